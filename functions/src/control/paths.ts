@@ -8,6 +8,12 @@ export const DEFAULT_CONTROL_COLLECTION = '_migrations';
 /** Fixed path read by the rule functions in firestore.rules: keep the two in step. */
 export const MODE_DOCUMENT_PATH = '_firemigrate_mode/current';
 
+/**
+ * The before-image subcollection's id. Its fields are exempted from indexing in
+ * firestore.indexes.json by collection group, so the id is one no app collection would use.
+ */
+export const BACKUPS_COLLECTION_ID = 'firemigrate_backups';
+
 export class ControlPaths {
   constructor(readonly root: string = DEFAULT_CONTROL_COLLECTION) {}
 
@@ -29,7 +35,7 @@ export class ControlPaths {
     return `${this.run(migrationId, runId)}/batches`;
   }
   backups(migrationId: string, runId: string): string {
-    return `${this.run(migrationId, runId)}/backups`;
+    return `${this.run(migrationId, runId)}/${BACKUPS_COLLECTION_ID}`;
   }
   failures(migrationId: string, runId: string): string {
     return `${this.run(migrationId, runId)}/failures`;
