@@ -64,6 +64,10 @@ export type Transform = (doc: DocData, ctx: TransformContext) => TransformResult
 
 /** A declared reference checked for orphans: the value at `field` names a document in `collection`. */
 export interface ReferenceDeclaration {
+  /**
+   * Dotted path of the value (`participants.creator`); a trailing `[]` (`participantIds[]`) makes
+   * every element of the array at that path a reference.
+   */
   field: string;
   collection: string;
   /** A missing or null value is not an orphan. */
