@@ -1,0 +1,2 @@
+export { tradesV2 } from './trades';
+export { conversationsV2 } from './conversations';
