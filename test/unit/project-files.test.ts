@@ -105,7 +105,7 @@ describe('firestore.indexes.json', () => {
     }
   });
 
-  it('has the indexes the compatibility queries use', () => {
+  it('has the indexes the compatibility queries and service probes use', () => {
     const signature = (index: { collectionGroup: string; fields: Array<Record<string, string>> }) =>
       `${index.collectionGroup}: ` +
       index.fields.map((field) => `${field.fieldPath} ${field.order ?? field.arrayConfig}`).join(', ');
@@ -115,6 +115,7 @@ describe('firestore.indexes.json', () => {
       'trades: participantId ASCENDING, createdAt DESCENDING',
       'trades: participants.creator ASCENDING, createdAt DESCENDING',
       'trades: participants.participant ASCENDING, createdAt DESCENDING',
+      'trades: status ASCENDING, createdAt DESCENDING',
     ]);
   });
 
