@@ -1,0 +1,56 @@
+import { FieldValue, Timestamp, type Firestore } from '@google-cloud/firestore';
+import type { ControlPaths } from './paths';
+
+/** Lifecycle events of a run; rollback and mode changes add their own actions beside these. */
+export type RunAuditAction =
+  | 'run.started'
+  | 'run.resumed'
+  | 'run.paused'
+  | 'run.completed'
+  | 'run.failed'
+  | 'run.stopped';
+
+export interface AuditEvent {
+  action: RunAuditAction;
+  migrationId: string;
+  runId: string;
+  /** Who acted: `--user`, or the OS user. */
+  user: string;
+  /** The caller's Google identity, recorded beside `user`. */
+  identity: string;
+  /** Why: the run's `--reason`, or what caused the event (a signal, an error class). */
+  reason: string | null;
+  /** Event facts (counters, the lease taken over, the error message) — never document contents. */
+  details: Record<string, unknown>;
+}
+
+export interface StoredAuditEvent extends AuditEvent {
+  /** When the event happened, by this process's clock. */
+  at: Timestamp;
+  /** When Firestore stored it: orders events of different machines. */
+  recordedAt: Timestamp;
+}
+
+/**
+ * The audit trail `.../_control/audit`: append-only, one document per event under an
+ * auto-generated (random) id, so concurrent runs never contend on one document.
+ */
+export class AuditLog {
+  constructor(
+    private readonly db: Firestore,
+    private readonly paths: ControlPaths,
+  ) {}
+
+  async append(event: AuditEvent): Promise<string> {
+    const ref = await this.db.collection(this.paths.audit()).add({ ...event, at: Timestamp.now(), recordedAt: FieldValue.serverTimestamp() });
+    return ref.id;
+  }
+
+  /** The events of one run in the order they were stored. */
+  async forRun(runId: string): Promise<StoredAuditEvent[]> {
+    const snapshot = await this.db.collection(this.paths.audit()).where('runId', '==', runId).get();
+    return snapshot.docs
+      .map((doc) => doc.data() as StoredAuditEvent)
+      .sort((a, b) => a.recordedAt.toMillis() - b.recordedAt.toMillis() || a.at.toMillis() - b.at.toMillis());
+  }
+}

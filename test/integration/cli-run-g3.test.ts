@@ -1,0 +1,190 @@
+/**
+ * G3 through the built CLI: a run stopped by SIGTERM pauses cleanly and resumes to completion;
+ * a run killed with SIGKILL is resumed once its lease expires. Asserted on the documents.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AuditLog } from '../../functions/src/control/audit';
+import { ControlPaths } from '../../functions/src/control/paths';
+import { RunStore } from '../../functions/src/control/runs';
+import { demoManifest, seedDemoData } from '../../functions/src/demo/seed-data';
+import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
+import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
+import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+
+const ROOT = resolve(__dirname, '..', '..');
+const CLI = join(ROOT, 'functions', 'lib', 'cli', 'main.js');
+
+type JsonLine = Record<string, unknown> & { type?: string };
+
+interface CliProcess {
+  child: ChildProcess;
+  /** stdout's JSON lines (run --json prints one object per line). */
+  lines: JsonLine[];
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves with the first stdout JSON line matching `predicate`. */
+  waitForLine(predicate: (line: JsonLine) => boolean): Promise<JsonLine>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const running = new Set<ChildProcess>();
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+describeEmulator('CLI run: pause on SIGTERM, resume after SIGKILL (G3)', () => {
+  const projectId = 'demo-cli-run-g3';
+  const db = testFirestore(projectId);
+  const paths = new ControlPaths();
+  const runs = new RunStore(db, paths);
+  const seeded = { docs: 3000, seed: 11, now: new Date('2026-11-02T08:00:00Z') };
+  const manifest = demoManifest(seeded);
+  const resumeFor = (runId: string) => `firemigrate run tradeya-trades-v2 --execute --resume ${runId}`;
+
+  function cli(args: string[], env: Record<string, string> = {}): CliProcess {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        FIRESTORE_EMULATOR_HOST: emulatorHost(),
+        METADATA_SERVER_DETECTION: 'none',
+        GCLOUD_PROJECT: projectId,
+        MIGRATION_BATCH_SIZE: '25',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(child);
+    const lines: JsonLine[] = [];
+    const waiters: Array<{ predicate: (line: JsonLine) => boolean; resolve: (line: JsonLine) => void }> = [];
+    let stdout = '';
+    let pending = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      pending += chunk.toString();
+      for (let newline = pending.indexOf('\n'); newline >= 0; newline = pending.indexOf('\n')) {
+        const text = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        if (!(text.startsWith('{') && text.endsWith('}'))) continue;
+        const line = JSON.parse(text) as JsonLine;
+        lines.push(line);
+        for (const waiter of waiters.filter((w) => w.predicate(line))) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+      child.on('exit', (code, signal) => {
+        running.delete(child);
+        done({ code, signal });
+      }),
+    );
+    return {
+      child,
+      lines,
+      stdout: () => stdout,
+      stderr: () => stderr,
+      exit,
+      waitForLine: (predicate) => {
+        const found = lines.find(predicate);
+        if (found) return Promise.resolve(found);
+        return new Promise((resolveLine, rejectLine) => {
+          waiters.push({ predicate, resolve: resolveLine });
+          void exit.then(({ code, signal }) => rejectLine(new Error(`CLI exited (code ${code}, signal ${signal}) before the expected line; stderr:\n${stderr}`)));
+        });
+      },
+    };
+  }
+
+  const summaryOf = (run: CliProcess) => run.lines.find((line) => line.type === 'summary')!;
+
+  beforeAll(() => {
+    // Others' files may be mid-edit: tsc still emits, so the exit status is not the verdict; the CLI file is.
+    spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'ignore' });
+    expect(existsSync(CLI)).toBe(true);
+  });
+  beforeEach(async () => {
+    await resetProject(projectId);
+    await seedDemoData(db, seeded);
+  });
+  afterAll(async () => {
+    for (const child of running) child.kill('SIGKILL');
+    await db.terminate();
+  });
+
+  it('plans without writing, pauses on SIGTERM with the resume command, and the resume completes exactly once', async () => {
+    const dry = cli(['run', 'tradeya-trades-v2']);
+    expect(await dry.exit).toEqual({ code: 0, signal: null });
+    expect((await db.collection(paths.root).get()).size).toBe(0);
+    expect((await db.collection('trades').where('schemaVersion', '==', '2.0').count().get()).data().count).toBe(manifest.trades.alreadyV2);
+
+    const first = cli(['run', 'tradeya-trades-v2', '--execute', '--json', '--user', 'ci', '--reason', 'g3 check']);
+    const started = await first.waitForLine((line) => line.type === 'started');
+    const runId = started.runId as string;
+    expect(started).toMatchObject({ migrationId: tradesV2.id, resumed: false, total: seeded.docs });
+    await first.waitForLine((line) => line.type === 'progress');
+    first.child.kill('SIGTERM');
+    expect(await first.exit).toEqual({ code: 0, signal: null });
+
+    const paused = summaryOf(first);
+    expect(paused).toMatchObject({ runId, status: 'paused', error: null, resumeCommand: resumeFor(runId) });
+    expect(paused.migrated as number).toBeLessThan(manifest.trades.legacy);
+    expect(first.stderr()).toContain(`Resume with:\n  ${resumeFor(runId)}\n`);
+    const pausedRun = await runs.get(tradesV2.id, runId);
+    expect(pausedRun).toMatchObject({ status: 'paused', statusReason: 'received SIGTERM', lease: null, user: 'ci', identity: 'emulator', reason: 'g3 check' });
+    expect((await db.doc(paths.migration(tradesV2.id)).get()).data()).toMatchObject({ status: 'running', activeRunId: null, lease: null });
+
+    const status = cli(['status', runId, '--json']);
+    expect(await status.exit).toEqual({ code: 0, signal: null });
+    expect(JSON.parse(status.stdout())).toMatchObject({ runId, status: 'paused', progress: { migrated: paused.migrated }, failureRecords: paused.failureRecords, lease: null, resumeCommand: resumeFor(runId) });
+
+    const second = cli(['run', 'tradeya-trades-v2', '--execute', '--json', '--resume', runId]);
+    expect(await second.exit).toEqual({ code: 0, signal: null });
+    expect(second.lines[0]).toMatchObject({ type: 'started', runId, resumed: true });
+    expect(summaryOf(second)).toMatchObject({
+      runId,
+      status: 'completed',
+      migrated: manifest.trades.legacy,
+      failureRecords: manifest.trades.malformed.missingCreator + manifest.trades.malformed.skillsNotArray,
+      resumeCommand: null,
+    });
+
+    await expectDemoTradesMigratedOnce(db, seeded, [runId]);
+    const events = await new AuditLog(db, paths).forRun(runId);
+    expect(events.map((event) => event.action)).toEqual(['run.started', 'run.paused', 'run.resumed', 'run.completed']);
+    expect(events[1]).toMatchObject({ user: 'ci', reason: 'g3 check', details: { statusReason: 'received SIGTERM' } });
+  });
+
+  it('after SIGKILL, refuses a resume while the lease lives, then resumes and completes exactly once', async () => {
+    const ttl = { MIGRATION_LEASE_TTL_MS: '8000' };
+    const first = cli(['run', 'tradeya-trades-v2', '--execute', '--json'], ttl);
+    const runId = (await first.waitForLine((line) => line.type === 'started')).runId as string;
+    await first.waitForLine((line) => line.type === 'progress');
+    first.child.kill('SIGKILL');
+    expect(await first.exit).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(first.lines.some((line) => line.type === 'summary')).toBe(false);
+
+    const crashed = await runs.get(tradesV2.id, runId);
+    expect(crashed.status).toBe('running');
+    expect(crashed.lease).not.toBeNull();
+    const early = cli(['run', 'tradeya-trades-v2', '--execute', '--json', '--resume', runId], ttl);
+    expect(await early.exit).toEqual({ code: 1, signal: null });
+    expect(early.stderr()).toContain(`Migration "tradeya-trades-v2" is being run by run ${runId} (holder ${crashed.lease!.holder}`);
+
+    const expiry = (await runs.get(tradesV2.id, runId)).lease!.expiresAt.toMillis();
+    await sleep(Math.max(0, expiry - Date.now()) + 100);
+    const resumed = cli(['run', 'tradeya-trades-v2', '--execute', '--json', '--resume', runId], ttl);
+    expect(await resumed.exit).toEqual({ code: 0, signal: null });
+    expect(summaryOf(resumed)).toMatchObject({ runId, status: 'completed', migrated: manifest.trades.legacy });
+
+    await expectDemoTradesMigratedOnce(db, seeded, [runId]);
+    const run = await runs.get(tradesV2.id, runId);
+    expect(run).toMatchObject({ status: 'completed', resumes: 1, lease: null });
+    const events = await new AuditLog(db, paths).forRun(runId);
+    expect(events.map((event) => event.action)).toEqual(['run.started', 'run.resumed', 'run.completed']);
+    expect(events[1].details).toMatchObject({ previousStatus: 'running', takenOverFrom: { runId, holder: crashed.lease!.holder } });
+  });
+});
