@@ -1,19 +1,26 @@
-import { FieldValue, Timestamp, type Firestore } from '@google-cloud/firestore';
+import { FieldValue, Timestamp, type Firestore, type Transaction } from '@google-cloud/firestore';
 import type { ControlPaths } from './paths';
 
 /** Lifecycle events of a run; rollback and mode changes add their own actions beside these. */
 export type RunAuditAction =
+  | 'run.requested'
   | 'run.started'
   | 'run.resumed'
   | 'run.paused'
   | 'run.completed'
   | 'run.failed'
-  | 'run.stopped';
+  | 'run.stopped'
+  | 'run.aborted';
+
+/** A change of the migration mode (`firemigrate mode`): not part of any run. */
+export type ModeAuditAction = 'mode.changed';
 
 export interface AuditEvent {
-  action: RunAuditAction;
-  migrationId: string;
-  runId: string;
+  action: RunAuditAction | ModeAuditAction;
+  /** Null for a mode change that names no migration. */
+  migrationId: string | null;
+  /** Null for events outside a run (mode changes). */
+  runId: string | null;
   /** Who acted: `--user`, or the OS user. */
   user: string;
   /** The caller's Google identity, recorded beside `user`. */
@@ -43,6 +50,13 @@ export class AuditLog {
 
   async append(event: AuditEvent): Promise<string> {
     const ref = await this.db.collection(this.paths.audit()).add({ ...event, at: Timestamp.now(), recordedAt: FieldValue.serverTimestamp() });
+    return ref.id;
+  }
+
+  /** Appends `event` inside `tx`: the event commits with the change it records, or neither does. */
+  appendIn(tx: Transaction, event: AuditEvent): string {
+    const ref = this.db.collection(this.paths.audit()).doc();
+    tx.create(ref, { ...event, at: Timestamp.now(), recordedAt: FieldValue.serverTimestamp() });
     return ref.id;
   }
 
