@@ -1,0 +1,26 @@
+// `npm run test:e2e` (after the build): jest's e2e project inside `firebase emulators:exec`.
+// Arguments are passed to jest (e.g. `npm run test:e2e -- -t pubsub`). Where Java or Google's
+// emulators are missing, the end-to-end suite is skipped as a whole, said once, loudly.
+const {
+  EmulatorSuiteMissingError,
+  runWithEmulatorSuite,
+  shellQuote,
+} = require('../../functions/lib/dev/emulator-suite');
+
+const jest = require.resolve('jest/bin/jest');
+const command = [process.execPath, jest, '--selectProjects', 'e2e', ...process.argv.slice(2)].map(shellQuote).join(' ');
+const started = Date.now();
+runWithEmulatorSuite(command).then(
+  (code) => {
+    console.log(`test:e2e: emulator suite and tests took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    process.exit(code);
+  },
+  (error) => {
+    if (error instanceof EmulatorSuiteMissingError) {
+      console.warn(`\n!!! SKIPPING THE END-TO-END SUITE: ${error.message}\n`);
+      process.exit(0);
+    }
+    console.error(`test:e2e: ${error.message}`);
+    process.exit(1);
+  },
+);

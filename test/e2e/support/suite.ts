@@ -1,0 +1,43 @@
+/** The running emulator suite, as `firebase emulators:exec` describes it in the environment. */
+
+export function suiteVariable(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the e2e project through \`npm run test:e2e\``);
+  return value;
+}
+
+export function suiteProjectId(): string {
+  return suiteVariable('GCLOUD_PROJECT');
+}
+
+export interface RunningEmulator {
+  name: string;
+  host: string;
+  port: number;
+}
+
+/** Every emulator the hub knows of, by name (the hub is the suite's own registry). */
+export async function runningEmulators(): Promise<Record<string, RunningEmulator>> {
+  const response = await fetch(`http://${suiteVariable('FIREBASE_EMULATOR_HUB')}/emulators`);
+  if (!response.ok) throw new Error(`the emulator hub answered HTTP ${response.status}`);
+  return (await response.json()) as Record<string, RunningEmulator>;
+}
+
+/** The URL of an HTTPS function in the Functions emulator (default region), with `path` appended. */
+export async function functionUrl(functionName: string, path: string): Promise<string> {
+  const functions = (await runningEmulators()).functions;
+  if (!functions) throw new Error('the Functions emulator is not running');
+  return `http://${functions.host}:${functions.port}/${suiteProjectId()}/us-central1/${functionName}${path}`;
+}
+
+/** One JSON call to an emulator's REST API; a non-2xx answer throws with its body. */
+export async function restCall<T>(method: string, url: string, body?: unknown): Promise<T> {
+  const response = await fetch(url, {
+    method,
+    headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${url} answered HTTP ${response.status}: ${text}`);
+  return (text ? JSON.parse(text) : {}) as T;
+}
