@@ -46,6 +46,7 @@ export interface FiremigrateConfig {
     emergencyThreshold: number;
     emergencyWindow: number;
     controlCollection: string;
+    leaseTtlMs: number;
   };
   monitor: { sampleSize: number; healthIntervalMs: number; alertThresholds: AlertThresholds };
   rollback: {
@@ -296,6 +297,8 @@ const SPEC: { [S in Section]: SectionSpec<FiremigrateConfig[S]> } = {
       'how many recent documents the circuit breaker looks at'),
     controlCollection: variable('MIGRATION_CONTROL_COLLECTION', collectionId, DEFAULT_CONTROL_COLLECTION,
       'root collection of firemigrate\'s control data (registry, runs, checkpoints, backups, audit)'),
+    leaseTtlMs: variable('MIGRATION_LEASE_TTL_MS', integer(1000, 3600000, 'ms'), 60000,
+      'how long a run\'s lease lives without renewal (renewed every third of it): how long a crashed run blocks its migration'),
   },
   monitor: {
     sampleSize: variable('MONITOR_SAMPLE_SIZE', integer(1, 10000), 100,

@@ -1,4 +1,5 @@
 import { CONFIG_VARIABLES, ConfigError, FiremigrateConfig, loadConfig } from '../../functions/src/config';
+import { leaseSettings } from '../../functions/src/control/lease';
 
 /** The seed's "Environment Variables" block, verbatim (phase2-production-migration-summary.md). */
 const SEED_ENV_FILE = {
@@ -48,6 +49,7 @@ const DEFAULTS: FiremigrateConfig = {
     emergencyThreshold: 0.1,
     emergencyWindow: 1000,
     controlCollection: '_migrations',
+    leaseTtlMs: 60000,
   },
   monitor: {
     sampleSize: 100,
@@ -170,6 +172,7 @@ describe('every spelling is read and changes the result', () => {
     ['MIGRATION_EMERGENCY_THRESHOLD', '.25', 'migration.emergencyThreshold', 0.25],
     ['MIGRATION_EMERGENCY_WINDOW', '200', 'migration.emergencyWindow', 200],
     ['MIGRATION_CONTROL_COLLECTION', 'firemigrate_control', 'migration.controlCollection', 'firemigrate_control'],
+    ['MIGRATION_LEASE_TTL_MS', ' 3000 ', 'migration.leaseTtlMs', 3000],
     ['MONITOR_SAMPLE_SIZE', '20', 'monitor.sampleSize', 20],
     ['MONITOR_HEALTH_INTERVAL', '60000', 'monitor.healthIntervalMs', 60000],
     [
@@ -243,6 +246,11 @@ describe('bad values', () => {
     ['MIGRATION_CONNECTION_POOL_SIZE', '1001', 'MIGRATION_CONNECTION_POOL_SIZE="1001" is invalid: expected an integer from 1 to 1000'],
     ['MIGRATION_EMERGENCY_THRESHOLD', '-0.1', 'MIGRATION_EMERGENCY_THRESHOLD="-0.1" is invalid: expected a number greater than 0 and at most 1'],
     ['MIGRATION_EMERGENCY_WINDOW', '9', 'MIGRATION_EMERGENCY_WINDOW="9" is invalid: expected an integer from 10 to 1000000'],
+    ...['abc', '999', '3600001', '1.5'].map((value): [string, string, string] => [
+      'MIGRATION_LEASE_TTL_MS',
+      value,
+      `MIGRATION_LEASE_TTL_MS="${value}" is invalid: expected an integer from 1000 to 3600000 (ms)`,
+    ]),
     ['MONITOR_SAMPLE_SIZE', '0', 'MONITOR_SAMPLE_SIZE="0" is invalid: expected an integer from 1 to 10000'],
     ['MONITOR_HEALTH_INTERVAL', '86400001', 'MONITOR_HEALTH_INTERVAL="86400001" is invalid: expected an integer from 1000 to 86400000 (ms)'],
     ['ROLLBACK_BATCH_SIZE', '501', 'ROLLBACK_BATCH_SIZE="501" is invalid: expected an integer from 1 to 500'],
@@ -445,5 +453,12 @@ describe('ROLLBACK_REQUIRE_CONFIRMATION and emulators', () => {
     const config = loadConfig({});
     expect(config.emulator.anyEmulator).toBe(false);
     expect('firestoreHost' in config.emulator).toBe(false);
+  });
+});
+
+describe('lease settings', () => {
+  it('defaults to 60 s and renews every third of MIGRATION_LEASE_TTL_MS', () => {
+    expect(leaseSettings(loadConfig({}))).toEqual({ ttlMs: 60_000, renewEveryMs: 20_000 });
+    expect(leaseSettings(loadConfig({ MIGRATION_LEASE_TTL_MS: '3000' }))).toEqual({ ttlMs: 3000, renewEveryMs: 1000 });
   });
 });

@@ -1,8 +1,6 @@
 import { MAX_SEQ, computeResumePoint, markerId, partitionId } from '../../functions/src/control/partitions';
 import { RunTransitionError, assertTransition, canTransition, newRunId } from '../../functions/src/control/runs';
-import { DEFAULT_LEASE_TTL_MS, leaseSettings } from '../../functions/src/control/lease';
-import { ConfigError } from '../../functions/src/config';
-import { Semaphore, perPartitionInFlight } from '../../functions/src/engine/runner';
+import { perPartitionInFlight } from '../../functions/src/engine/runner';
 import { resumeCommand, signalExitCode } from '../../functions/src/engine/shutdown';
 
 const fresh = { resumeFromSeq: 0, nextSeq: 0, cursor: null };
@@ -81,50 +79,11 @@ describe('run transitions', () => {
   });
 });
 
-describe('lease settings', () => {
-  it('defaults to 60 s and renews every third of the TTL', () => {
-    expect(leaseSettings({})).toEqual({ ttlMs: DEFAULT_LEASE_TTL_MS, renewEveryMs: 20_000 });
-    expect(leaseSettings({ MIGRATION_LEASE_TTL_MS: ' 3000 ' })).toEqual({ ttlMs: 3000, renewEveryMs: 1000 });
-  });
-
-  it('names the variable, the value and the accepted range when the TTL is bad', () => {
-    for (const value of ['abc', '999', '3600001', '1.5']) {
-      expect(() => leaseSettings({ MIGRATION_LEASE_TTL_MS: value })).toThrow(ConfigError);
-      expect(() => leaseSettings({ MIGRATION_LEASE_TTL_MS: value })).toThrow(
-        `MIGRATION_LEASE_TTL_MS="${value}" is invalid: expected an integer from 1000 to 3600000 (ms)`,
-      );
-    }
-  });
-});
-
 describe('pipelining bounds', () => {
   it('shares the connection pool evenly between the partitions in flight', () => {
     expect(perPartitionInFlight(10, 3)).toBe(4);
     expect(perPartitionInFlight(10, 1)).toBe(10);
     expect(perPartitionInFlight(2, 8)).toBe(1);
-  });
-
-  it('hands out at most `size` permits and serves waiters in arrival order', async () => {
-    const pool = new Semaphore(2);
-    await pool.acquire();
-    await pool.acquire();
-    expect(pool.inUse).toBe(2);
-    const order: string[] = [];
-    const first = pool.acquire().then(() => order.push('first'));
-    const second = pool.acquire().then(() => order.push('second'));
-    await Promise.resolve();
-    expect(order).toEqual([]);
-    pool.release();
-    await first;
-    expect(order).toEqual(['first']);
-    pool.release();
-    await second;
-    expect(order).toEqual(['first', 'second']);
-    expect(pool.inUse).toBe(2);
-    pool.release();
-    pool.release();
-    expect(pool.inUse).toBe(0);
-    expect(() => new Semaphore(0)).toThrow(/integer ≥ 1, got 0/);
   });
 });
 

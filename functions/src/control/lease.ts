@@ -11,16 +11,11 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Timestamp, type Firestore, type Transaction } from '@google-cloud/firestore';
-import { ConfigError } from '../config';
+import { loadConfig, type FiremigrateConfig } from '../config';
 import type { Migration } from '../definitions/types';
 import type { ControlPaths } from './paths';
 import { RegistryStore, type RegistryEntry } from './registry-store';
 import { RunStore, assertTransition, type RunDocument, type RunLease, type RunStatus } from './runs';
-
-export const LEASE_TTL_VARIABLE = 'MIGRATION_LEASE_TTL_MS';
-export const DEFAULT_LEASE_TTL_MS = 60_000;
-const MIN_LEASE_TTL_MS = 1_000;
-const MAX_LEASE_TTL_MS = 3_600_000;
 
 export interface LeaseSettings {
   /** How long a lease lives without renewal: how long a crashed run blocks its migration. */
@@ -30,23 +25,12 @@ export interface LeaseSettings {
 }
 
 /**
- * `MIGRATION_LEASE_TTL_MS` (integer ms, 1000–3600000, default 60000). Tests shorten it to resume
- * a killed run quickly; production keeps it well above clock skew and commit latency.
+ * From MIGRATION_LEASE_TTL_MS (`migration.leaseTtlMs`; without a config, the environment's).
+ * Tests shorten it to resume a killed run quickly; production keeps it well above clock skew and
+ * commit latency.
  */
-export function leaseSettings(env: NodeJS.ProcessEnv = process.env): LeaseSettings {
-  const raw = env[LEASE_TTL_VARIABLE];
-  const text = raw?.trim();
-  let ttlMs = DEFAULT_LEASE_TTL_MS;
-  if (raw !== undefined && text) {
-    const value = /^\d+$/.test(text) ? Number(text) : NaN;
-    if (!(value >= MIN_LEASE_TTL_MS && value <= MAX_LEASE_TTL_MS)) {
-      const accepted = `an integer from ${MIN_LEASE_TTL_MS} to ${MAX_LEASE_TTL_MS} (ms)`;
-      throw new ConfigError([
-        { variable: LEASE_TTL_VARIABLE, value: raw, accepted, message: `${LEASE_TTL_VARIABLE}="${raw}" is invalid: expected ${accepted}` },
-      ]);
-    }
-    ttlMs = value;
-  }
+export function leaseSettings(config: Pick<FiremigrateConfig, 'migration'> = loadConfig()): LeaseSettings {
+  const ttlMs = config.migration.leaseTtlMs;
   return { ttlMs, renewEveryMs: Math.floor(ttlMs / 3) };
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Timestamp, type Firestore, type Transaction } from '@google-cloud/firestore';
 import type { FiremigrateConfig } from '../config';
+import type { ValidationReport } from '../engine/validation';
 import type { PartitionMethod } from './partitions';
 import type { ControlPaths } from './paths';
 
@@ -33,6 +34,45 @@ export interface RunLease {
   expiresAt: Timestamp;
 }
 
+/** The throttle and circuit breaker as the runner saw them at its latest checkpoint (for `status`). */
+export interface RunThrottleSummary {
+  throttled: boolean;
+  /** What held batches back (ramp, memory, a full pool), null when nothing did. */
+  reason: string | null;
+  poolInUse: number;
+  poolSize: number;
+  rssMb: number;
+  thresholdMb: number;
+  rampEnabled: boolean;
+  ramp: Array<{ collection: string; opsPerSecond: number; minute: number }>;
+  /** Failure rate over the breaker's window (MIGRATION_EMERGENCY_WINDOW documents). */
+  breaker: { rate: number; failed: number; sample: number; threshold: number };
+  at: Timestamp;
+}
+
+/** The final sweep of the latest session (engine/final-sweep.ts). */
+export interface RunSweepSummary {
+  /** Full scans of the target made. */
+  passes: number;
+  /** Documents found in the old shape and sent through the batch core again. */
+  examined: number;
+  migrated: number;
+  skipped: number;
+  failed: number;
+  /** Null while the sweep has not reached a pass that migrated nothing. */
+  completedAt: Timestamp | null;
+}
+
+/** A resume that accepted a changed definition (`--accept-definition-change`). */
+export interface RunDefinitionChange {
+  from: string;
+  to: string;
+  user: string;
+  identity: string;
+  reason: string | null;
+  at: Timestamp;
+}
+
 /** `.../runs/{runId}`. */
 export interface RunDocument {
   runId: string;
@@ -61,6 +101,13 @@ export interface RunDocument {
   /** How many times the run was resumed (each resume bumps the partitions' epoch). */
   resumes: number;
   totals: RunTotals | null;
+  /** The target when the run started: its documents, and those already at the target version (null: the count needs an index). */
+  before?: { total: number; atTarget: number | null } | null;
+  throttle?: RunThrottleSummary | null;
+  sweep?: RunSweepSummary | null;
+  definitionChanges?: RunDefinitionChange[];
+  /** The post-migration validation (engine/validation.ts). */
+  report?: ValidationReport | null;
 }
 
 /**
@@ -70,7 +117,8 @@ export interface RunDocument {
  * completed run can still be rolled back).
  */
 const ALLOWED_TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
-  planning: ['running', 'failed', 'aborted'],
+  // A dry run completes straight from planning: its planning task is all of its work.
+  planning: ['running', 'completed', 'failed', 'aborted'],
   running: ['paused', 'emergency_stopped', 'completed', 'failed', 'aborted'],
   paused: ['running', 'aborted', 'rolled_back'],
   emergency_stopped: ['running', 'aborted', 'rolled_back'],

@@ -2,9 +2,13 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { FiremigrateConfig } from '../config';
 import { renderMigrationList, listMigrations } from '../cli/commands/list';
 import { renderPlanReport } from '../cli/commands/plan';
+import { cliCaller, executeRun } from '../cli/commands/run';
+import { renderRunDetail, renderRunTable, viewOf } from '../cli/commands/status';
 import { DEFAULT_DEMO_DOCS, DEFAULT_DEMO_SEED, renderManifest } from '../cli/commands/seed-demo';
 import { CliError, loadCliRegistry, loadContextConfig, openFirestore, type FirestoreConnection } from '../cli/context';
 import { formatDuration, printLines } from '../cli/output';
+import { ControlPaths } from '../control/paths';
+import { RunStore } from '../control/runs';
 import type { MigrationRegistry } from '../definitions/registry';
 import { EmulatorMissingError, FirestoreEmulator } from '../dev/firestore-emulator';
 import { planMigration } from '../engine/planner';
@@ -13,8 +17,10 @@ import { seedDemoData } from './seed-data';
 
 /**
  * `npm start`: the whole story on an embedded Firestore emulator, using the CLI's own command
- * functions — seed the TradeYa demo data, list the migrations, plan each one. The emulator is
- * always stopped (normal end, error, Ctrl-C, SIGTERM), so no java process outlives the demo.
+ * functions — seed the TradeYa demo data, list the migrations, plan each one, run each with
+ * --execute (progress bar on a terminal, a plain progress line otherwise; the final sweep; the
+ * validation report), then `status`. The emulator is always stopped (normal end, error, Ctrl-C,
+ * SIGTERM), so no java process outlives the demo.
  */
 const DEMO_PROJECT = 'demo-firemigrate';
 
@@ -52,7 +58,35 @@ const STEPS: DemoStep[] = [
       },
     }),
   ),
-  // Next steps of the story (run --execute, the run report) go here, in the order they are shown.
+  ...projectMigrations.map(
+    (migration): DemoStep => ({
+      title: `firemigrate run ${migration.id} --execute`,
+      async run({ connection, config, registry }) {
+        const { outcome, report } = await executeRun(connection, {
+          migration: registry.get(migration.id),
+          config,
+          caller: await cliCaller({}, connection, 'npm start (demo)'),
+          mode: process.stderr.isTTY ? 'bar' : 'line',
+          report: true,
+          // The demo owns Ctrl-C: it stops the emulator.
+          handleSignals: false,
+          resumeArgs: [],
+        });
+        if (outcome.status !== 'completed' || !report?.ok) {
+          throw new CliError(`run ${outcome.runId} of ${migration.id} ended ${outcome.status}${report && !report.ok ? ' and its report failed' : ''}`, 1);
+        }
+      },
+    }),
+  ),
+  {
+    title: 'firemigrate status',
+    async run({ connection, config }) {
+      const paths = new ControlPaths(config.migration.controlCollection);
+      const runs = await new RunStore(connection.db, paths).listAll();
+      const views = await Promise.all(runs.map((run) => viewOf(connection.db, paths, run, true)));
+      printLines([...renderRunTable(views), '', ...views.flatMap((view) => [...renderRunDetail(view), ''])]);
+    },
+  },
 ];
 
 function integerFrom(min: number) {

@@ -36,12 +36,37 @@ export function runQueryRequest(query: Query): RunQueryRequest {
   return toProto.call(query);
 }
 
+/** One document of a query response, as the v1 API returns it. */
+export interface StreamedDocument {
+  /** `trades/abc`. */
+  path: string;
+  /** The projected fields (none for a keys-only query). */
+  document: google.firestore.v1.IDocument;
+  /** The read time of the stream's snapshot that returned it (server clock). */
+  readTime: google.protobuf.ITimestamp | null | undefined;
+}
+
 /**
  * Paths (`trades/abc`) of the documents of `query`, in its order. `query` must be ordered by
  * document key only (e.g. `select().orderBy(FieldPath.documentId())`): a restart continues with
  * `startAfter(lastKey)`.
  */
-export async function* streamKeys(db: Firestore, wire: WireClient, query: Query, options: KeyReaderOptions): AsyncGenerator<string, void, undefined> {
+export function streamKeys(db: Firestore, wire: WireClient, query: Query, options: KeyReaderOptions): AsyncGenerator<string, void, undefined> {
+  return streamQuery(db, wire, query, options, (path) => path);
+}
+
+/** `streamKeys` with each document's projected fields, update time and read time. */
+export function streamQueryDocuments(db: Firestore, wire: WireClient, query: Query, options: KeyReaderOptions): AsyncGenerator<StreamedDocument, void, undefined> {
+  return streamQuery(db, wire, query, options, (path, response) => ({ path, document: response.document!, readTime: response.readTime }));
+}
+
+async function* streamQuery<T>(
+  db: Firestore,
+  wire: WireClient,
+  query: Query,
+  options: KeyReaderOptions,
+  toItem: (path: string, response: google.firestore.v1.IRunQueryResponse) => T,
+): AsyncGenerator<T, void, undefined> {
   const restartEveryMs = options.restartEveryMs ?? DEFAULT_RESTART_EVERY_MS;
   if (!(restartEveryMs > 0)) throw new RangeError(`restartEveryMs must be greater than 0, got ${restartEveryMs}`);
   const newBackoff = () => new Backoff({ baseDelayMs: options.retryDelayMs, maxRetries: options.maxRetries });
@@ -62,7 +87,7 @@ export async function* streamKeys(db: Firestore, wire: WireClient, query: Query,
         if (!name) continue;
         lastKey = wire.documentPath(name);
         progressed = true;
-        yield lastKey;
+        yield toItem(lastKey, response);
         if (Date.now() - startedAt >= restartEveryMs) {
           restart = true;
           break;

@@ -1,41 +1,61 @@
 /**
  * The local runner (gh-ost's "migrator"): takes the migration's lease, plans the partitions,
- * works through them with bounded concurrency and ends the run — completed, paused (a stop
- * request: signal, operator) or failed. The batch core does each batch's reads and its atomic
+ * works through them with bounded concurrency, sweeps the target once they are exhausted, and
+ * ends the run — completed, paused (a stop request: signal, operator), emergency-stopped (the
+ * circuit breaker), aborted or failed. The batch core does each batch's reads and its atomic
  * commit; the batch markers that commit creates are the checkpoint, so this loop keeps nothing
  * that a crash could lose.
  *
  * Concurrency: up to MIGRATION_CONCURRENT_BATCHES partitions in flight; each streams its keys
- * (keys only, with backpressure, through key-reader.ts) and pipelines its batches, at most `perPartitionInFlight` at a
- * time, and all batches share MIGRATION_CONNECTION_POOL_SIZE permits. A batch does its reads and
- * its commit one after the other, so the permits bound the batch RPCs in flight; each partition's
- * key stream holds one more connection, paused by backpressure while its batches wait.
+ * (keys only, with backpressure, through key-reader.ts) and pipelines its batches, at most
+ * `perPartitionInFlight` at a time. Every batch is admitted by the throttle (ramp, memory) and
+ * then takes a permit of the throttle's RPC pool (MIGRATION_CONNECTION_POOL_SIZE): one bound on
+ * the batch RPCs in flight (see batch-dispatcher.ts). Each partition's key stream holds one more
+ * connection, paused by backpressure while its batches wait.
+ *
+ * Stopping: every committed batch feeds the circuit breaker; a trip stops the run as
+ * `emergency_stopped`. Another process pauses or aborts a run by changing its status in the run
+ * document (`firemigrate pause|abort`, the API, an alert): the session watches that document
+ * with a listener — Firestore pushes each change, so seeing a request costs no read per batch and
+ * takes milliseconds, not a polling period — and every worker checks the cached result before it
+ * dispatches each batch. On any stop the batches in flight settle, the state stays as committed,
+ * and the lease is released: the run can be resumed (except an aborted one).
  */
 import { FieldPath, Timestamp, type Firestore, type Query } from '@google-cloud/firestore';
 import type { FiremigrateConfig } from '../config';
-import type { Migration } from '../definitions/types';
 import { AuditLog, type RunAuditAction } from '../control/audit';
 import { LeaseKeeper, LeaseLostError, LeaseStore, type LeaseSettings } from '../control/lease';
 import type { ControlPaths } from '../control/paths';
 import { PartitionStore, newPartitionDocument, type PartitionDocument } from '../control/partitions';
-import { ProgressTracker, ZERO_TOTALS, processedOf, sumMarkers, type MarkerTotals, type ProgressSnapshot } from '../control/progress';
+import { ProgressTracker, ZERO_TOTALS, processedOf, type MarkerTotals, type ProgressSnapshot } from '../control/progress';
 import { RegistryStore } from '../control/registry-store';
 import {
   RESUMABLE_STATUSES,
   RunStore,
+  RunTransitionError,
   assertTransition,
   newRunDocument,
   newRunId,
   type RunDocument,
   type RunStatus,
+  type RunSweepSummary,
+  type RunThrottleSummary,
   type RunTotals,
 } from '../control/runs';
-import { migrateBatch, type BatchResult } from './batch-core';
+import type { Migration } from '../definitions/types';
+import type { BatchContext, BatchResult } from './batch-core';
 import { documentsPerCommit } from './batch-size';
+import { BatchDispatcher, WritePlanner, type SeqReservation } from './batch-dispatcher';
+import { CircuitBreaker, type BreakerReading, type BreakerTrip } from './breaker';
+import { DEFAULT_MAX_SWEEP_PASSES, FinalSweep, totalsByPhase, type SweepOutcome, type SweepProgress } from './final-sweep';
 import { streamKeys } from './key-reader';
 import { planPartitions } from './partitioner';
 import { targetQuery } from './planner';
+import { Throttler, type ThrottleState } from './throttler';
 import type { WireClient } from './wire/client';
+import { grpcCode, Status } from './wire/status';
+
+export { SEQ_RESERVATION_BLOCK } from './batch-dispatcher';
 
 /** Where the runner reports; the CLI's structured logger fits it. */
 export interface RunLog {
@@ -55,14 +75,10 @@ export interface RunnerContext {
   /** Names this process in the lease (see `newLeaseHolder`). */
   holder: string;
   log: RunLog;
-  /**
-   * Called once every partition is exhausted, before the run is marked completed: the place of
-   * the final sweep (a full scan proving no document is left in the old shape, DESIGN.md G3),
-   * which is not built yet — without it the run completes when its partitions are exhausted.
-   */
-  finalSweep?: (run: { runId: string; db: Firestore; migration: Migration }) => Promise<void>;
   /** Restart each key stream after this long (default: DEFAULT_RESTART_EVERY_MS of key-stream.ts). */
   restartEveryMs?: number;
+  /** Full scans the final sweep may make before the run pauses unsettled (default DEFAULT_MAX_SWEEP_PASSES). */
+  maxSweepPasses?: number;
 }
 
 export interface Caller {
@@ -71,16 +87,36 @@ export interface Caller {
   reason: string | null;
 }
 
-export type RunOutcomeStatus = 'completed' | 'paused' | 'failed' | 'lease-lost';
+export interface ResumeOptions {
+  /**
+   * Resume although the definition's checksum changed since the run started — the fix of a
+   * transform that failed documents. Recorded in the run document and the audit trail; documents
+   * migrated before keep what the earlier definition wrote, and the final sweep retries every
+   * failed one with the new definition.
+   */
+  acceptDefinitionChange?: boolean;
+}
+
+export type RunOutcomeStatus = 'completed' | 'paused' | 'emergency_stopped' | 'aborted' | 'failed' | 'lease-lost';
 
 export interface RunOutcome {
   runId: string;
   migrationId: string;
   status: RunOutcomeStatus;
-  /** Exact totals summed over the batch markers; null when they could not be read (or the lease was lost first). */
+  /** Why the run ended so (a stop request, the breaker's trip, an error); null when completed. */
+  statusReason: string | null;
+  /**
+   * Exact totals of the partitions (the main pass), summed over their batch markers; null when
+   * they could not be read (or the lease was lost first). The final sweep's are in `sweep`.
+   */
   totals: MarkerTotals | null;
+  /** This session's final sweep, when it ran. */
+  sweep: RunSweepSummary | null;
   error: Error | null;
 }
+
+/** What the session is doing: the progress line shows it. */
+export type RunPhase = 'planning' | 'migrating' | 'sweeping' | 'finishing';
 
 /** A run in progress: its live progress, a way to ask it to stop, and its outcome. */
 export interface RunSession {
@@ -89,45 +125,18 @@ export interface RunSession {
   resumed: boolean;
   partitions: number;
   progress(): ProgressSnapshot;
+  phase(): RunPhase;
+  /** The final sweep's progress once it has started, else null. */
+  sweepProgress(): SweepProgress | null;
+  throttleState(): ThrottleState;
+  breakerReading(): BreakerReading;
   /** Stop taking new batches, let the ones in flight settle, then pause the run. */
   stop(reason: string): void;
   outcome: Promise<RunOutcome>;
 }
 
-/** Seqs reserved per write of the partition document (see `PartitionDocument.nextSeq`). */
-export const SEQ_RESERVATION_BLOCK = 64;
-
 export class ResumeRefusedError extends Error {
   override readonly name = 'ResumeRefusedError';
-}
-
-/** Counting semaphore: `acquire` waits for a free permit, in arrival order. */
-export class Semaphore {
-  private available: number;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(readonly size: number) {
-    if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`semaphore size must be an integer ≥ 1, got ${size}`);
-    this.available = size;
-  }
-
-  get inUse(): number {
-    return this.size - this.available;
-  }
-
-  async acquire(): Promise<void> {
-    if (this.available > 0) {
-      this.available--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.available++;
-  }
 }
 
 /**
@@ -146,6 +155,10 @@ export function partitionKeyQuery(db: Firestore, migration: Migration, partition
   if (partition.endBefore) query = query.endBefore(db.doc(partition.endBefore));
   return query;
 }
+
+/** Statuses another process may give a running run; the session stops and keeps them. */
+type ExternalStop = 'paused' | 'aborted' | 'emergency_stopped' | 'failed';
+const EXTERNAL_STOPS: readonly RunStatus[] = ['paused', 'aborted', 'emergency_stopped', 'failed'];
 
 class Stores {
   readonly runs: RunStore;
@@ -166,6 +179,27 @@ class Stores {
 async function countTarget(ctx: RunnerContext): Promise<number> {
   const snapshot = await targetQuery(ctx.db, ctx.migration.target).count().get();
   return snapshot.data().count;
+}
+
+/**
+ * Documents already at the target version, by an equality count on the marker. A collection
+ * group or a filtered target may need an index for it that the project does not have
+ * (FAILED_PRECONDITION): the figure is then unknown (null), which only the report misses.
+ */
+async function countAtTarget(ctx: RunnerContext): Promise<number | null> {
+  const { field, to } = ctx.migration.marker;
+  try {
+    const snapshot = await targetQuery(ctx.db, ctx.migration.target).where(new FieldPath(field), '==', to).count().get();
+    return snapshot.data().count;
+  } catch (error) {
+    if (grpcCode(error) !== Status.FAILED_PRECONDITION) throw error;
+    ctx.log.warning(`documents already at "${to}" not counted (the count needs an index): ${(error as Error).message}`);
+    return null;
+  }
+}
+
+function takenOver(claim: { takenOverFrom: { runId: string; holder: string; expiredAt: Timestamp } | null }) {
+  return claim.takenOverFrom ? { ...claim.takenOverFrom, expiredAt: claim.takenOverFrom.expiredAt.toDate().toISOString() } : null;
 }
 
 /** Starts a new run of `ctx.migration`: lease, run document, partition plan, then the loop. */
@@ -196,13 +230,10 @@ export async function startRun(ctx: RunnerContext, caller: Caller): Promise<RunS
   });
   const keeper = new LeaseKeeper(stores.leases, migration.id, runId, ctx.holder, claim.lease.expiresAt, (error) => session.leaseLost(error));
   keeper.start();
-  const session = new Session(ctx, stores, keeper, runId, false, caller);
+  const session = new Session(ctx, stores, keeper, runId, 0, caller);
   try {
-    await stores.audit.append(auditEvent('run.started', migration.id, runId, caller, {
-      holder: ctx.holder,
-      takenOverFrom: claim.takenOverFrom ? { ...claim.takenOverFrom, expiredAt: claim.takenOverFrom.expiredAt.toDate().toISOString() } : null,
-    }));
-    const total = await countTarget(ctx);
+    await stores.audit.append(auditEvent('run.started', migration.id, runId, caller, { holder: ctx.holder, takenOverFrom: takenOver(claim) }));
+    const [total, atTarget] = await Promise.all([countTarget(ctx), countAtTarget(ctx)]);
     const plan = await planPartitions(ctx.db, ctx.wire, migration.target, {
       total,
       workers: ctx.config.migration.concurrentBatches,
@@ -218,9 +249,10 @@ export async function startRun(ctx: RunnerContext, caller: Caller): Promise<RunS
       partitionMethod: plan.method,
       startedAt: now,
       totals: runTotals(ZERO_TOTALS, total, now),
+      before: { total, atTarget },
     });
     ctx.log.info(`run ${runId} started: ${partitions.length} partitions (${plan.method}), ${total} documents in the target`, {
-      runId, migrationId: migration.id, partitions: partitions.length, partitionMethod: plan.method, total,
+      runId, migrationId: migration.id, partitions: partitions.length, partitionMethod: plan.method, total, atTarget,
     });
     session.begin(partitions, ZERO_TOTALS, total);
   } catch (error) {
@@ -233,40 +265,51 @@ export async function startRun(ctx: RunnerContext, caller: Caller): Promise<RunS
 /**
  * Resumes a paused, failed or emergency-stopped run — or a `running` one whose holder died (its
  * lease expired). Each unfinished partition continues after the last key of its highest
- * contiguous committed batch, with new seqs above every seq that may exist.
+ * contiguous committed batch, with new seqs above every seq that may exist; once all are
+ * exhausted, the final sweep runs again from the start.
  */
-export async function resumeRun(ctx: RunnerContext, runId: string, caller: Caller): Promise<RunSession> {
+export async function resumeRun(ctx: RunnerContext, runId: string, caller: Caller, options: ResumeOptions = {}): Promise<RunSession> {
   const stores = new Stores(ctx);
   const { migration } = ctx;
-  const { claim, previous } = await ctx.db.runTransaction(async (tx) => {
+  const { claim, previous, definitionChange } = await ctx.db.runTransaction(async (tx) => {
     const found = await stores.leases.claimIn(tx, migration.id, runId, ctx.holder);
     const snapshot = await tx.get(stores.runs.ref(migration.id, runId));
     if (!snapshot.exists) throw new ResumeRefusedError(`Run ${runId} of migration "${migration.id}" does not exist (no document at ${ctx.paths.run(migration.id, runId)}).`);
     const run = snapshot.data() as RunDocument;
-    assertResumable(run, migration);
+    const changed = assertResumable(run, migration, options);
     stores.registry.assertRunnable(found.entry, migration);
     if (run.status !== 'running') assertTransition(runId, run.status, 'running');
     stores.leases.write(tx, found, migration);
+    const now = Timestamp.now();
+    const change = changed ? { from: run.checksum, to: migration.checksum, user: caller.user, identity: caller.identity, reason: caller.reason, at: now } : null;
     tx.update(stores.runs.ref(migration.id, runId), {
       status: 'running',
       lease: found.lease,
       resumes: run.resumes + 1,
       statusReason: null,
       finishedAt: null,
-      updatedAt: Timestamp.now(),
+      sweep: null,
+      updatedAt: now,
+      ...(change ? { checksum: migration.checksum, definitionChanges: [...(run.definitionChanges ?? []), change] } : {}),
     });
-    return { claim: found, previous: run };
+    return { claim: found, previous: run, definitionChange: change };
   });
   const keeper = new LeaseKeeper(stores.leases, migration.id, runId, ctx.holder, claim.lease.expiresAt, (error) => session.leaseLost(error));
   keeper.start();
-  const session = new Session(ctx, stores, keeper, runId, true, caller);
+  const session = new Session(ctx, stores, keeper, runId, previous.resumes + 1, caller);
   try {
     await stores.audit.append(auditEvent('run.resumed', migration.id, runId, caller, {
       holder: ctx.holder,
       previousStatus: previous.status,
       previousStatusReason: previous.statusReason,
-      takenOverFrom: claim.takenOverFrom ? { ...claim.takenOverFrom, expiredAt: claim.takenOverFrom.expiredAt.toDate().toISOString() } : null,
+      takenOverFrom: takenOver(claim),
+      definitionChange: definitionChange ? { from: definitionChange.from, to: definitionChange.to } : null,
     }));
+    if (definitionChange) {
+      ctx.log.warning(`run ${runId} resumes with a changed definition (checksum ${definitionChange.from.slice(0, 12)}… → ${definitionChange.to.slice(0, 12)}…), as accepted`, {
+        runId, from: definitionChange.from, to: definitionChange.to,
+      });
+    }
     const partitions = await stores.partitions.list(migration.id, runId);
     if (partitions.length === 0 || partitions.length !== previous.partitionCount) {
       throw new ResumeRefusedError(
@@ -299,8 +342,7 @@ export async function resumeRun(ctx: RunnerContext, runId: string, caller: Calle
       }
       resumed.push(next);
     }
-    const base = await sumMarkers(ctx.db, ctx.paths, migration.id, runId);
-    const total = await countTarget(ctx);
+    const [{ partitions: base }, total] = await Promise.all([totalsByPhase(ctx.db, ctx.paths, migration.id, runId), countTarget(ctx)]);
     ctx.log.info(`run ${runId} resumed (was ${previous.status}): ${resumed.filter((p) => p.status !== 'exhausted').length} of ${resumed.length} partitions to finish`, {
       runId, migrationId: migration.id, previousStatus: previous.status, epoch: resumed[0]?.epoch, processedBefore: processedOf(base),
     });
@@ -312,7 +354,8 @@ export async function resumeRun(ctx: RunnerContext, runId: string, caller: Calle
   return session;
 }
 
-function assertResumable(run: RunDocument, migration: Migration): void {
+/** Refuses what cannot be resumed; true when the definition changed and the change is accepted. */
+function assertResumable(run: RunDocument, migration: Migration, options: ResumeOptions): boolean {
   if (run.kind !== 'migrate' || run.mode !== 'execute') {
     throw new ResumeRefusedError(`Run ${run.runId} is a ${run.kind} ${run.mode} run; only executed migrate runs can be resumed here.`);
   }
@@ -322,12 +365,13 @@ function assertResumable(run: RunDocument, migration: Migration): void {
         (run.status === 'completed' ? ' (it is finished).' : '.'),
     );
   }
-  if (run.checksum !== migration.checksum) {
-    throw new ResumeRefusedError(
-      `Run ${run.runId} was started with definition checksum ${run.checksum}, but "${migration.id}" now has checksum ${migration.checksum}: ` +
-        'a run must finish with the definition it started with. Restore that definition, or start a new run.',
-    );
-  }
+  if (run.checksum === migration.checksum) return false;
+  if (options.acceptDefinitionChange) return true;
+  throw new ResumeRefusedError(
+    `Run ${run.runId} was started with definition checksum ${run.checksum}, but "${migration.id}" now has checksum ${migration.checksum}: ` +
+      'a run must finish with the definition it started with. Restore that definition or start a new run — or, when the change fixes ' +
+      'the transform, resume with --accept-definition-change (recorded in the run and the audit trail).',
+  );
 }
 
 function auditEvent(action: RunAuditAction, migrationId: string, runId: string, caller: Caller, details: Record<string, unknown>) {
@@ -350,54 +394,103 @@ type PartitionEnd = 'exhausted' | 'stopped';
 
 class Session implements RunSession {
   readonly migrationId: string;
+  readonly resumed: boolean;
   partitions = 0;
   outcome: Promise<RunOutcome>;
   private resolveOutcome!: (outcome: RunOutcome) => void;
   private tracker = new ProgressTracker(ZERO_TOTALS, null);
   private total: number | null = null;
+  private currentPhase: RunPhase = 'planning';
   private stopReason: string | null = null;
   private failure: Error | null = null;
   private lostLease: Error | null = null;
-  private readonly pool: Semaphore;
+  private emergency: BreakerTrip | null = null;
+  private external: { status: ExternalStop; reason: string | null } | null = null;
+  /** Set with any cause of a stop (request, signal, failure, lost lease, breaker): read per key, so one flag. */
+  private stopping = false;
+  private readonly throttle: Throttler;
+  private readonly breaker: CircuitBreaker;
+  private readonly writes: WritePlanner;
+  private readonly batchContext: BatchContext;
+  private readonly perBatch: number;
+  private sweep: FinalSweep | null = null;
+  private readonly unwatch: () => void;
   private checkpointedAt = 0;
   private checkpointing: Promise<void> = Promise.resolve();
+  private readonly isStopping = () => this.stopping;
 
   constructor(
     private readonly ctx: RunnerContext,
     private readonly stores: Stores,
     private readonly keeper: LeaseKeeper,
     readonly runId: string,
-    readonly resumed: boolean,
+    private readonly resumes: number,
     private readonly caller: Caller,
   ) {
     this.migrationId = ctx.migration.id;
-    this.pool = new Semaphore(ctx.config.migration.connectionPoolSize);
+    this.resumed = resumes > 0;
+    const { db, wire, migration, config, paths } = ctx;
+    this.throttle = Throttler.fromConfig(config);
+    this.breaker = CircuitBreaker.forMigration(config);
+    this.writes = new WritePlanner(migration.target, config.migration.rollbackEnabled);
+    this.batchContext = { db, wire, migration, config, paths, runId };
+    this.perBatch = documentsPerCommit(config.migration);
     this.outcome = new Promise((resolve) => (this.resolveOutcome = resolve));
+    this.unwatch = stores.runs.ref(migration.id, runId).onSnapshot(
+      (snapshot) => this.observe(snapshot.data() as RunDocument | undefined),
+      (error) => ctx.log.warning(`run ${runId}: watching the run document for pause/abort failed (${error.message}); stop this process with SIGTERM instead`, { runId }),
+    );
   }
 
   progress(): ProgressSnapshot {
     return this.tracker.snapshot();
   }
 
-  private get stopping(): boolean {
-    return this.stopReason !== null || this.failure !== null || this.lostLease !== null;
+  phase(): RunPhase {
+    return this.currentPhase;
+  }
+
+  sweepProgress(): SweepProgress | null {
+    return this.sweep?.progress() ?? null;
+  }
+
+  throttleState(): ThrottleState {
+    return this.throttle.state();
+  }
+
+  breakerReading(): BreakerReading {
+    return this.breaker.current();
   }
 
   stop(reason: string): void {
     if (this.stopReason !== null) return;
     this.stopReason = reason;
+    this.stopping = true;
     this.ctx.log.info(`stopping run ${this.runId} (${reason}): no new batches; waiting for the batches in flight`, { runId: this.runId, reason });
   }
 
   leaseLost(error: Error): void {
     this.lostLease ??= error;
+    this.stopping = true;
     this.ctx.log.error(error.message, { runId: this.runId });
   }
 
   private fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
+    this.stopping = true;
     this.ctx.log.error(`run ${this.runId} failed: ${error.message}`, { runId: this.runId, error: error.name });
+  }
+
+  /** A status set by another process (pause, abort, an alert's stop) stops the session and is kept. */
+  private observe(run: RunDocument | undefined): void {
+    if (!run || this.external || this.currentPhase === 'finishing' || !EXTERNAL_STOPS.includes(run.status)) return;
+    this.external = { status: run.status as ExternalStop, reason: run.statusReason };
+    this.stopping = true;
+    this.ctx.log.warning(
+      `run ${this.runId} was set "${run.status}" by another process${run.statusReason ? ` (${run.statusReason})` : ''}: no new batches; waiting for the batches in flight`,
+      { runId: this.runId, status: run.status },
+    );
   }
 
   begin(partitions: PartitionDocument[], base: MarkerTotals, total: number): void {
@@ -405,21 +498,33 @@ class Session implements RunSession {
     this.total = total;
     this.tracker = new ProgressTracker(base, total);
     this.checkpointedAt = this.tracker.snapshot().processed;
+    this.currentPhase = 'migrating';
     this.execute(partitions).then(this.resolveOutcome, (error: Error) =>
-      this.resolveOutcome({ runId: this.runId, migrationId: this.migrationId, status: 'failed', totals: null, error }),
+      this.resolveOutcome({ runId: this.runId, migrationId: this.migrationId, status: 'failed', statusReason: error.message, totals: null, sweep: null, error }),
     );
   }
 
   /** A start or resume that failed before its loop began: the run fails and gives the lease back. */
   async failEarly(error: Error, during: string): Promise<void> {
+    this.currentPhase = 'finishing';
+    this.unwatch();
     await this.keeper.stop();
+    const { leases, registry, audit } = this.stores;
     try {
-      const released = await this.stores.leases.release(this.migrationId, this.runId, this.ctx.holder, {
-        entry: this.stores.registry.failedChanges(),
-        runStatus: 'failed',
-        runChanges: { statusReason: `failed while ${during}: ${error.message}`, finishedAt: Timestamp.now() },
-      });
-      if (released) await this.stores.audit.append(auditEvent('run.failed', this.migrationId, this.runId, this.caller, { during, error: error.message }));
+      let released: boolean;
+      try {
+        released = await leases.release(this.migrationId, this.runId, this.ctx.holder, {
+          entry: registry.failedChanges(),
+          runStatus: 'failed',
+          runChanges: { statusReason: `failed while ${during}: ${error.message}`, finishedAt: Timestamp.now() },
+        });
+      } catch (transition) {
+        if (!(transition instanceof RunTransitionError)) throw transition;
+        // Another process ended the run meanwhile (e.g. aborted it while it was planning): its status stays.
+        await leases.release(this.migrationId, this.runId, this.ctx.holder, { entry: registry.failedChanges() });
+        return;
+      }
+      if (released) await audit.append(auditEvent('run.failed', this.migrationId, this.runId, this.caller, { during, error: error.message }));
     } catch (cleanup) {
       this.ctx.log.error(`could not record the failure of run ${this.runId}: ${(cleanup as Error).message}`, { runId: this.runId });
     }
@@ -429,7 +534,7 @@ class Session implements RunSession {
     const { concurrentBatches } = this.ctx.config.migration;
     const queue = partitions.filter((partition) => partition.status !== 'exhausted');
     const workers = Math.min(concurrentBatches, Math.max(1, queue.length));
-    const perPartition = perPartitionInFlight(this.pool.size, workers);
+    const perPartition = perPartitionInFlight(this.throttle.pool.size, workers);
     let unfinished = queue.length;
     const worker = async () => {
       for (let partition = queue.shift(); partition && !this.stopping; partition = queue.shift()) {
@@ -442,7 +547,16 @@ class Session implements RunSession {
     };
     await Promise.all(Array.from({ length: workers }, worker));
     await this.checkpointing;
-    return this.finish(unfinished === 0);
+    let sweep: SweepOutcome | null = null;
+    if (!this.stopping && unfinished === 0) {
+      this.currentPhase = 'sweeping';
+      try {
+        sweep = await this.finalSweep();
+      } catch (error) {
+        this.fail(error as Error);
+      }
+    }
+    return this.finish(unfinished === 0, sweep);
   }
 
   /**
@@ -451,53 +565,33 @@ class Session implements RunSession {
    * resume reads them again from the markers' checkpoint.
    */
   private async runPartition(partition: PartitionDocument, perPartition: number): Promise<PartitionEnd> {
-    const { db, migration, config, paths } = this.ctx;
+    const { db, migration, config } = this.ctx;
     const id = partition.partition;
-    const perBatch = documentsPerCommit({ batchSize: config.migration.batchSize, rollbackEnabled: config.migration.rollbackEnabled });
-    let seq = partition.resumeFromSeq;
-    let reservedUntil = partition.nextSeq;
-    const inFlight = new Set<Promise<void>>();
-    const deferred: string[][] = [];
-    let batchFailed = false;
-    await this.stores.partitions.update(migration.id, this.runId, id, { status: 'running' });
-
-    /** Sends one batch once a slot of the partition and a pool permit are free; false when the run stops meanwhile. */
-    const dispatch = async (keys: string[]): Promise<boolean> => {
-      while (inFlight.size >= perPartition) await Promise.race(inFlight);
-      if (this.stopping) return false;
-      if (seq >= reservedUntil) {
-        reservedUntil = seq + SEQ_RESERVATION_BLOCK;
-        await this.stores.partitions.update(migration.id, this.runId, id, { nextSeq: reservedUntil });
-      }
-      await this.pool.acquire();
-      if (this.stopping) {
-        this.pool.release();
-        return false;
-      }
-      const batchSeq = seq++;
-      this.tracker.batchStarted();
-      const task: Promise<void> = migrateBatch({ db, wire: this.ctx.wire, migration, config, paths, runId: this.runId }, { partition: id, seq: batchSeq, keys })
-        .then(
-          (result) => {
-            if (result.deferredKeys.length > 0) deferred.push(result.deferredKeys);
-            this.batchDone(id, batchSeq, result);
-          },
-          (error: Error) => {
-            batchFailed = true;
+    const reservation: SeqReservation = {
+      reservedUntil: partition.nextSeq,
+      reserve: (until) => this.stores.partitions.update(migration.id, this.runId, id, { nextSeq: until }),
+    };
+    const dispatcher = new BatchDispatcher(
+      {
+        batch: this.batchContext,
+        throttle: this.throttle,
+        writes: this.writes,
+        stopping: this.isStopping,
+        events: {
+          started: () => this.tracker.batchStarted(),
+          settled: (seq, result) => this.batchDone(id, seq, result),
+          failed: (seq, error) => {
             this.tracker.batchEnded(null);
-            this.fail(new Error(`batch ${id}-${batchSeq} failed: ${error.message}`, { cause: error }));
+            this.fail(new Error(`batch ${id}-${seq} failed: ${error.message}`, { cause: error }));
           },
-        )
-        .finally(() => {
-          this.pool.release();
-          inFlight.delete(task);
-        });
-      inFlight.add(task);
-      return true;
-    };
-    const dispatchDeferred = async () => {
-      while (deferred.length > 0 && (await dispatch(deferred[0]))) deferred.shift();
-    };
+        },
+      },
+      id,
+      perPartition,
+      partition.resumeFromSeq,
+      reservation,
+    );
+    await this.stores.partitions.update(migration.id, this.runId, id, { status: 'running' });
 
     let keys: string[] = [];
     let streamEnded = false;
@@ -514,30 +608,49 @@ class Session implements RunSession {
           break;
         }
         keys.push(key);
-        if (keys.length === perBatch) {
-          await dispatchDeferred();
-          if (await dispatch(keys)) keys = [];
+        if (keys.length === this.perBatch) {
+          await dispatcher.dispatchDeferred();
+          if (await dispatcher.dispatch(keys)) keys = [];
         }
       }
       streamEnded = !stoppedEarly;
-      if (keys.length > 0 && (await dispatch(keys))) keys = [];
-      // Settle: batches in flight may still defer keys.
-      while (!this.stopping && (inFlight.size > 0 || deferred.length > 0)) {
-        if (deferred.length > 0) await dispatchDeferred();
-        else await Promise.race(inFlight);
-      }
+      if (keys.length > 0 && (await dispatcher.dispatch(keys))) keys = [];
+      await dispatcher.drain();
     } finally {
-      await Promise.all(inFlight);
+      await dispatcher.settle();
     }
-    const exhausted = streamEnded && keys.length === 0 && deferred.length === 0 && !batchFailed;
-    await this.stores.partitions.update(migration.id, this.runId, id, { status: exhausted ? 'exhausted' : 'pending', nextSeq: reservedUntil });
-    this.ctx.log.debug(`partition ${id} ${exhausted ? 'exhausted' : 'stopped'}`, { runId: this.runId, partition: id, nextSeq: seq });
+    const exhausted = streamEnded && keys.length === 0 && !dispatcher.hasDeferred && dispatcher.failedBatches === 0;
+    await this.stores.partitions.update(migration.id, this.runId, id, { status: exhausted ? 'exhausted' : 'pending', nextSeq: reservation.reservedUntil });
+    this.ctx.log.debug(`partition ${id} ${exhausted ? 'exhausted' : 'stopped'}`, { runId: this.runId, partition: id, nextSeq: dispatcher.nextSeq });
     return exhausted ? 'exhausted' : 'stopped';
   }
 
-  private batchDone(partition: string, seq: number, result: BatchResult): void {
-    const committed = result.status === 'committed';
-    this.tracker.batchEnded(committed ? result : null);
+  private async finalSweep(): Promise<SweepOutcome> {
+    const { db, wire, migration, config } = this.ctx;
+    this.sweep = new FinalSweep({
+      db,
+      wire,
+      migration,
+      config,
+      batch: this.batchContext,
+      throttle: this.throttle,
+      writes: this.writes,
+      stopping: this.isStopping,
+      onBatchFailed: (partition, seq, error) => this.fail(new Error(`batch ${partition}-${seq} failed: ${error.message}`, { cause: error })),
+      onBatchSettled: (partition, seq, result) => this.logBatch(partition, seq, result),
+      resumes: this.resumes,
+      maxPasses: this.ctx.maxSweepPasses ?? DEFAULT_MAX_SWEEP_PASSES,
+      restartEveryMs: this.ctx.restartEveryMs,
+    });
+    const outcome = await this.sweep.run();
+    const { examined, migrated } = this.sweep.progress();
+    this.ctx.log.info(`final sweep ${outcome.end} after ${outcome.passes} passes: ${examined} documents in the old shape examined, ${migrated} migrated`, {
+      runId: this.runId, ...outcome, examined, migrated,
+    });
+    return outcome;
+  }
+
+  private logBatch(partition: string, seq: number, result: BatchResult): void {
     this.ctx.log.debug(`batch ${partition}-${seq} ${result.status}`, {
       runId: this.runId,
       partition,
@@ -550,69 +663,130 @@ class Session implements RunSession {
       preconditionRetries: result.preconditionRetries,
       transientRetries: result.transientRetries,
     });
+  }
+
+  private batchDone(partition: string, seq: number, result: BatchResult): void {
+    const committed = result.status === 'committed';
+    this.tracker.batchEnded(committed ? result : null);
+    this.logBatch(partition, seq, result);
+    if (committed) {
+      this.breaker.record(result.migrated + result.skipped + result.alreadyMigrated, result.failed);
+      const trip = this.emergency === null ? this.breaker.tripped() : null;
+      if (trip) {
+        this.emergency = trip;
+        this.stopping = true;
+        this.ctx.log.error(`circuit breaker: ${trip.reason}: emergency stop, no new batches; waiting for the batches in flight`, {
+          runId: this.runId, rate: trip.rate, failed: trip.failed, sample: trip.sample, threshold: trip.threshold,
+        });
+      }
+    }
     const snapshot = this.tracker.snapshot();
     if (snapshot.processed - this.checkpointedAt >= this.ctx.config.migration.checkpointInterval) {
       this.checkpointedAt = snapshot.processed;
+      const changes = { totals: runTotals(snapshot, this.total), throttle: this.throttleSummary() };
       // Serialised, so an older summary never lands after a newer one.
       this.checkpointing = this.checkpointing.then(() =>
-        this.stores.runs.update(this.migrationId, this.runId, { totals: runTotals(snapshot, this.total) }).catch((error: Error) => {
+        this.stores.runs.update(this.migrationId, this.runId, changes).catch((error: Error) => {
           this.ctx.log.warning(`could not write the run summary: ${error.message}`, { runId: this.runId });
         }),
       );
     }
   }
 
-  private async finish(allExhausted: boolean): Promise<RunOutcome> {
+  private throttleSummary(now: Timestamp = Timestamp.now()): RunThrottleSummary {
+    const state = this.throttle.state();
+    const breaker = this.breaker.current();
+    return {
+      throttled: state.throttled,
+      reason: state.reason,
+      poolInUse: state.poolInUse,
+      poolSize: state.poolSize,
+      rssMb: Math.round(state.rssMb),
+      thresholdMb: Math.round(state.thresholdMb),
+      rampEnabled: state.rampEnabled,
+      ramp: state.ramp.map((ramp) => ({ ...ramp, opsPerSecond: Math.round(ramp.opsPerSecond) })),
+      breaker: { rate: breaker.rate, failed: breaker.failed, sample: breaker.sample, threshold: this.breaker.threshold },
+      at: now,
+    };
+  }
+
+  private sweepSummary(outcome: SweepOutcome | null, now: Timestamp): RunSweepSummary | null {
+    if (!outcome || !this.sweep) return null;
+    const { examined, migrated, skipped, failed } = this.sweep.progress();
+    return { passes: outcome.passes, examined, migrated, skipped, failed, completedAt: outcome.end === 'clean' ? now : null };
+  }
+
+  private async finish(allExhausted: boolean, sweep: SweepOutcome | null): Promise<RunOutcome> {
     const { migration } = this.ctx;
-    const outcome = (status: RunOutcomeStatus, totals: MarkerTotals | null, error: Error | null): RunOutcome => ({
+    const { runs, leases, registry, audit } = this.stores;
+    this.currentPhase = 'finishing';
+    this.unwatch();
+    const now = Timestamp.now();
+    const sweepSummary = this.sweepSummary(sweep, now);
+    const outcome = (status: RunOutcomeStatus, statusReason: string | null, totals: MarkerTotals | null, error: Error | null): RunOutcome => ({
       runId: this.runId,
       migrationId: migration.id,
       status,
+      statusReason,
       totals,
+      sweep: sweepSummary,
       error,
     });
-    try {
-      if (!this.stopping && allExhausted && this.ctx.finalSweep) {
-        await this.ctx.finalSweep({ runId: this.runId, db: this.ctx.db, migration });
-      }
-    } catch (error) {
-      this.fail(error as Error);
-    }
     // The lease is renewed through the sweep; the release below ends it with the run's status.
     await this.keeper.stop();
-    if (this.lostLease) return outcome('lease-lost', null, this.lostLease);
+    if (this.lostLease) return outcome('lease-lost', this.lostLease.message, null, this.lostLease);
+    const lost = () => outcome('lease-lost', null, null, new LeaseLostError(migration.id, this.runId, 'another process holds it now; this process records nothing'));
     try {
-      const totals = await sumMarkers(this.ctx.db, this.ctx.paths, migration.id, this.runId);
-      const now = Timestamp.now();
-      const summary = runTotals(totals, this.total, now);
+      const totals = (await totalsByPhase(this.ctx.db, this.ctx.paths, migration.id, this.runId)).partitions;
+      const figures = { totals: runTotals(totals, this.total, now), throttle: this.throttleSummary(now), ...(sweepSummary ? { sweep: sweepSummary } : {}) };
+      if (this.external) {
+        // The process that set the status wrote its reason and audit event: keep both, record the
+        // figures, give the lease back (a batch failure meanwhile is in the outcome and the log).
+        const { status, reason } = this.external;
+        await runs.update(migration.id, this.runId, figures);
+        const released = await leases.release(migration.id, this.runId, this.ctx.holder, {
+          entry: status === 'aborted' || status === 'failed' ? registry.failedChanges() : {},
+        });
+        return released ? outcome(status, reason, totals, this.failure) : lost();
+      }
       let status: RunStatus & RunOutcomeStatus;
       let action: RunAuditAction;
       let reason: string | null;
       if (this.failure) [status, action, reason] = ['failed', 'run.failed', this.failure.message];
+      else if (this.emergency) [status, action, reason] = ['emergency_stopped', 'run.stopped', this.emergency.reason];
       else if (this.stopReason || !allExhausted) [status, action, reason] = ['paused', 'run.paused', this.stopReason ?? 'stopped before every partition was exhausted'];
+      else if (sweep?.end === 'unsettled') {
+        [status, action, reason] = [
+          'paused',
+          'run.paused',
+          `final sweep unsettled: each of ${sweep.passes} full scans still migrated documents written in the old shape meanwhile ` +
+            `(the last one ${sweep.lastPassMigrated}); resume to sweep again once the app writes the new shape (dual-read mode)`,
+        ];
+      } else if (sweep?.end !== 'clean') [status, action, reason] = ['paused', 'run.paused', 'stopped during the final sweep'];
       else [status, action, reason] = ['completed', 'run.completed', null];
-      const entry =
-        status === 'completed' ? this.stores.registry.appliedChanges(migration.checksum, this.caller.user) : status === 'failed' ? this.stores.registry.failedChanges() : {};
-      const released = await this.stores.leases.release(migration.id, this.runId, this.ctx.holder, {
+      const entry = status === 'completed' ? registry.appliedChanges(migration.checksum, this.caller.user) : status === 'failed' ? registry.failedChanges() : {};
+      const ended = status === 'completed' || status === 'failed';
+      const released = await leases.release(migration.id, this.runId, this.ctx.holder, {
         entry,
         runStatus: status,
-        runChanges: { totals: summary, statusReason: reason, ...(status === 'paused' ? {} : { finishedAt: now }) },
+        runChanges: { ...figures, statusReason: reason, ...(ended ? { finishedAt: now } : {}) },
       });
-      if (!released) {
-        return outcome('lease-lost', totals, new LeaseLostError(migration.id, this.runId, 'another process holds it now; this process records nothing'));
-      }
-      await this.stores.audit.append(auditEvent(action, migration.id, this.runId, this.caller, {
+      if (!released) return lost();
+      const trip = this.emergency ? { rate: this.emergency.rate, failed: this.emergency.failed, sample: this.emergency.sample, threshold: this.emergency.threshold, window: this.emergency.window } : null;
+      await audit.append(auditEvent(action, migration.id, this.runId, this.caller, {
         statusReason: reason,
         migrated: totals.migrated,
         skipped: totals.skipped,
         alreadyMigrated: totals.alreadyMigrated,
         failed: totals.failed,
         batches: totals.batches,
+        ...(sweepSummary ? { sweep: { passes: sweepSummary.passes, examined: sweepSummary.examined, migrated: sweepSummary.migrated } } : {}),
+        ...(trip ? { trip } : {}),
       }));
-      return outcome(status, totals, this.failure);
+      return outcome(status, reason, totals, this.failure);
     } catch (error) {
       this.ctx.log.error(`could not record the end of run ${this.runId}: ${(error as Error).message}`, { runId: this.runId });
-      return outcome('failed', null, this.failure ?? (error as Error));
+      return outcome('failed', (error as Error).message, null, this.failure ?? (error as Error));
     }
   }
 }

@@ -2,9 +2,11 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Firestore, Timestamp } from '@google-cloud/firestore';
 import { PartitionStore, type PartitionStatus } from '../../control/partitions';
 import { ControlPaths } from '../../control/paths';
-import { countFailureRecords, processedOf, sumMarkers, type MarkerTotals } from '../../control/progress';
-import { RunNotFoundError, RunStore, RESUMABLE_STATUSES, type RunDocument } from '../../control/runs';
+import { countFailureRecords, processedOf, type MarkerTotals } from '../../control/progress';
+import { RunNotFoundError, RunStore, RESUMABLE_STATUSES, type RunDocument, type RunSweepSummary, type RunThrottleSummary } from '../../control/runs';
+import { totalsByPhase } from '../../engine/final-sweep';
 import { resumeCommand } from '../../engine/shutdown';
+import type { ValidationReport } from '../../engine/validation';
 import { CliError, EXIT_FAILURE, loadContextConfig, withFirestore, type GlobalOptions } from '../context';
 import { formatCount, formatDuration, formatPercent, printJson, printLines, renderTable } from '../output';
 
@@ -25,8 +27,17 @@ export interface RunStatusView {
   identity: string;
   reason: string | null;
   checksum: string;
+  /** The main pass: the partitions' batch markers. */
   progress: MarkerTotals & { processed: number; targetDocuments: number | null };
+  /** The final sweep: its batch markers over every session, and the latest session's summary. */
+  sweep: { markers: MarkerTotals; latest: (Omit<RunSweepSummary, 'completedAt'> & { completedAt: string | null }) | null };
+  /** The throttle and circuit breaker at the latest checkpoint. */
+  throttle: (Omit<RunThrottleSummary, 'at'> & { at: string }) | null;
   failureRecords: number;
+  /** The latest validation report (`firemigrate report`, or run's own after completing). */
+  report: ValidationReport | null;
+  /** Resumes that accepted a changed definition. */
+  definitionChanges: number;
   partitions: { count: number | null; method: RunDocument['partitionMethod']; byStatus?: Record<PartitionStatus, number> };
   lease: { holder: string; expiresAt: string; live: boolean } | null;
   resumes: number;
@@ -36,9 +47,10 @@ export interface RunStatusView {
 
 const iso = (time: Timestamp | null): string | null => (time ? time.toDate().toISOString() : null);
 
-async function viewOf(db: Firestore, paths: ControlPaths, run: RunDocument, withPartitions: boolean): Promise<RunStatusView> {
-  const [totals, failureRecords, partitions] = await Promise.all([
-    sumMarkers(db, paths, run.migrationId, run.runId),
+/** A run as `status` shows it (`withPartitions`: count its partitions by status, for the detail view). */
+export async function viewOf(db: Firestore, paths: ControlPaths, run: RunDocument, withPartitions: boolean): Promise<RunStatusView> {
+  const [byPhase, failureRecords, partitions] = await Promise.all([
+    totalsByPhase(db, paths, run.migrationId, run.runId),
     countFailureRecords(db, paths, run.migrationId, run.runId),
     withPartitions ? new PartitionStore(db, paths).list(run.migrationId, run.runId) : Promise.resolve(null),
   ]);
@@ -63,8 +75,12 @@ async function viewOf(db: Firestore, paths: ControlPaths, run: RunDocument, with
     identity: run.identity,
     reason: run.reason,
     checksum: run.checksum,
-    progress: { ...totals, processed: processedOf(totals), targetDocuments: run.totals?.targetDocuments ?? null },
+    progress: { ...byPhase.partitions, processed: processedOf(byPhase.partitions), targetDocuments: run.totals?.targetDocuments ?? null },
+    sweep: { markers: byPhase.sweep, latest: run.sweep ? { ...run.sweep, completedAt: iso(run.sweep.completedAt) } : null },
+    throttle: run.throttle ? { ...run.throttle, at: iso(run.throttle.at)! } : null,
     failureRecords,
+    report: run.report ?? null,
+    definitionChanges: run.definitionChanges?.length ?? 0,
     partitions: { count: run.partitionCount, method: run.partitionMethod, ...(byStatus ? { byStatus } : {}) },
     lease: run.lease ? { holder: run.lease.holder, expiresAt: iso(run.lease.expiresAt)!, live } : null,
     resumes: run.resumes,
@@ -85,6 +101,35 @@ function progressText(view: RunStatusView): string {
   return total ? `${formatCount(progress.processed)}/${formatCount(total)} (${formatPercent(Math.min(progress.processed, total), total)})` : formatCount(progress.processed);
 }
 
+/**
+ * `throttle at …: throttled — ramp: trades 400 ops/s (minute 0, safety 0.8); pool 10/10 RPCs; RSS 120/512 MB;
+ * ramp trades 400 ops/s; breaker 2.0 % failed of the last 1,000 documents (stops above 10.0 %)`
+ */
+export function throttleText(throttle: NonNullable<RunStatusView['throttle']>): string {
+  const state = throttle.throttled && throttle.reason ? `throttled — ${throttle.reason}` : 'not throttled';
+  const ramp = !throttle.rampEnabled
+    ? 'ramp off (emulator)'
+    : throttle.ramp.length > 0
+      ? `ramp ${throttle.ramp.map((r) => `${r.collection} ${formatCount(r.opsPerSecond)} ops/s`).join(', ')}`
+      : 'ramp not started';
+  const { breaker } = throttle;
+  return (
+    `throttle at ${throttle.at}: ${state}; pool ${throttle.poolInUse}/${throttle.poolSize} RPCs; RSS ${throttle.rssMb}/${throttle.thresholdMb} MB; ${ramp}; ` +
+    `breaker ${formatPercent(breaker.failed, breaker.sample)} failed of the last ${formatCount(breaker.sample)} documents (stops above ${(breaker.threshold * 100).toFixed(1)} %)`
+  );
+}
+
+/** `report: PASSED at … — 2,940 at the target version all parse, 60 failed, 0 left in the old shape` */
+export function reportText(report: ValidationReport): string {
+  const { after, integrity } = report;
+  const parse = integrity.invalid === 0 ? 'all parse' : `${formatCount(integrity.invalid)} do not parse`;
+  return (
+    `report: ${report.ok ? 'PASSED' : 'FAILED'} at ${report.validatedAt} — ${formatCount(after.total)} documents: ` +
+    `${formatCount(after.atTarget)} at the target version (${parse}), ${formatCount(after.skipped)} skipped, ${formatCount(after.failed)} failed, ` +
+    `${formatCount(after.remaining)} left in the old shape (firemigrate report ${report.runId})`
+  );
+}
+
 export function renderRunDetail(view: RunStatusView): string[] {
   const { progress, timings } = view;
   const lines = [
@@ -95,6 +140,19 @@ export function renderRunDetail(view: RunStatusView): string[] {
     `  batches: ${formatCount(progress.batches)}${progress.meanLatencyMs === null ? '' : `, mean batch latency ${Math.round(progress.meanLatencyMs)} ms`}; ` +
       `failure records: ${formatCount(view.failureRecords)}`,
   ];
+  const sweep = view.sweep;
+  if (sweep.latest || sweep.markers.batches > 0) {
+    const latest = sweep.latest;
+    const passes = latest ? `${latest.passes} ${latest.passes === 1 ? 'pass' : 'passes'}, ` : '';
+    const state = latest?.completedAt ? `, clean at ${latest.completedAt}` : latest ? ', not clean' : '';
+    lines.push(
+      `  final sweep: ${passes}${formatCount(processedOf(sweep.markers))} documents in the old shape examined, ` +
+        `${formatCount(sweep.markers.migrated)} migrated, ${formatCount(sweep.markers.failed)} failed${state}`,
+    );
+  }
+  if (view.throttle) lines.push(`  ${throttleText(view.throttle)}`);
+  if (view.report) lines.push(`  ${reportText(view.report)}`);
+  if (view.definitionChanges > 0) lines.push(`  definition changed on ${view.definitionChanges} resume${view.definitionChanges === 1 ? '' : 's'} (accepted; see the audit trail)`);
   const partitions = view.partitions;
   if (partitions.count !== null) {
     const states = partitions.byStatus ? `: ${Object.entries(partitions.byStatus).map(([status, n]) => `${n} ${status}`).join(', ')}` : '';
@@ -126,7 +184,7 @@ export function renderRunTable(views: readonly RunStatusView[]): string[] {
       `${view.kind}/${view.mode}`,
       view.status,
       progressText(view),
-      formatCount(view.progress.migrated),
+      formatCount(view.progress.migrated + view.sweep.markers.migrated),
       formatCount(view.failureRecords),
       view.lease ? (view.lease.live ? 'live' : 'expired') : '-',
       view.timings.startedAt ?? '-',
@@ -143,7 +201,10 @@ function positiveInteger(text: string): number {
 export function register(program: Command): void {
   program
     .command('status [runId]')
-    .description('Show runs: status, progress summed from the batch markers, failure records, lease and timings')
+    .description(
+      'Show runs: status and why, progress summed from the batch markers, the final sweep, the throttle and circuit breaker at the ' +
+        'latest checkpoint, the validation report, failure records, lease and timings',
+    )
     .option('--migration <id>', 'only the runs of this migration')
     .option('--limit <n>', 'newest runs listed per migration', positiveInteger, 10)
     .action(async (runId: string | undefined, flags: StatusFlags, command: Command) => {

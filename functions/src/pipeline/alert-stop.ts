@@ -1,0 +1,66 @@
+/**
+ * `onMigrationAlert`: Pub/Sub carries no publisher identity, so the message only names a stored
+ * health snapshot; the handler re-reads it and stops (emergency_stopped, state preserved, reason
+ * recorded) each run the SNAPSHOT marks critical and that is still running. Delivery is at least
+ * once: the event id is recorded in the same transaction as the stops, so a redelivery changes
+ * nothing.
+ */
+import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import { z } from 'zod';
+import type { Logger } from '../cli/log';
+import { AuditLog } from '../control/audit';
+import type { ControlPaths } from '../control/paths';
+import type { RunDocument } from '../control/runs';
+import type { StoredHealthSnapshot } from '../monitor/health-run';
+import { PIPELINE_IDENTITY } from './context';
+
+export type AlertOutcome = 'malformed' | 'duplicate' | 'no-snapshot' | 'not-critical' | 'stopped' | 'nothing-running';
+
+const alertMessage = z.object({ snapshotId: z.string().regex(/^[A-Za-z0-9_-]+$/) });
+
+/** Where handled alert events are recorded (de-duplication by event id). */
+export function alertEventsPath(paths: ControlPaths): string {
+  return `${paths.root}/_control/alert-events`;
+}
+
+export async function handleMigrationAlert(deps: { db: Firestore; paths: ControlPaths; log: Logger }, eventId: string, json: unknown): Promise<AlertOutcome> {
+  const { db, paths, log } = deps;
+  const parsed = alertMessage.safeParse(json);
+  if (!parsed.success || !/^[A-Za-z0-9_-]+$/.test(eventId)) {
+    log.error(`onMigrationAlert: ignoring event ${eventId}: the message does not name a health snapshot`, { eventId });
+    return 'malformed';
+  }
+  const snapshotId = parsed.data.snapshotId;
+  const snapshot = (await db.collection(paths.healthSnapshots()).doc(snapshotId).get()).data() as StoredHealthSnapshot | undefined;
+  const eventRef = db.collection(alertEventsPath(paths)).doc(eventId);
+  const audit = new AuditLog(db, paths);
+  return db.runTransaction(async (tx) => {
+    if ((await tx.get(eventRef)).exists) return 'duplicate';
+    const critical = snapshot?.status === 'CRITICAL' ? snapshot.runs.filter((run) => run.critical) : [];
+    const refs = critical.map((run) => db.doc(paths.run(run.migrationId, run.runId)));
+    const current = refs.length > 0 ? await tx.getAll(...refs) : [];
+    const stopped: string[] = [];
+    current.forEach((runSnapshot, index) => {
+      const run = runSnapshot.data() as RunDocument | undefined;
+      if (run?.status !== 'running') return;
+      const issues = critical[index].checks.filter((check) => check.level === 'critical').map((check) => check.message);
+      const reason = `emergency stop: health snapshot ${snapshotId} is CRITICAL (${issues.join('; ')})`;
+      tx.update(runSnapshot.ref, { status: 'emergency_stopped', statusReason: reason, updatedAt: Timestamp.now() });
+      audit.appendIn(tx, {
+        action: 'run.stopped',
+        migrationId: run.migrationId,
+        runId: run.runId,
+        user: 'healthCheck',
+        identity: PIPELINE_IDENTITY,
+        reason,
+        details: { snapshotId, eventId, via: 'pubsub' },
+      });
+      stopped.push(run.runId);
+    });
+    tx.create(eventRef, { eventId, snapshotId, stoppedRuns: stopped, handledAt: Timestamp.now() });
+    if (!snapshot) return 'no-snapshot';
+    if (snapshot.status !== 'CRITICAL') return 'not-critical';
+    if (stopped.length > 0) log.error(`onMigrationAlert: stopped ${stopped.join(', ')} on health snapshot ${snapshotId}`, { eventId, snapshotId });
+    return stopped.length > 0 ? 'stopped' : 'nothing-running';
+  });
+}

@@ -1,0 +1,68 @@
+import { Firestore } from '@google-cloud/firestore';
+import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
+import { getAuth } from 'firebase-admin/auth';
+import { ControlPaths } from '../../functions/src/control/paths';
+import type { RunDocument } from '../../functions/src/control/runs';
+import { seedDemoData } from '../../functions/src/demo/seed-data';
+import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
+import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
+import { functionUrl, restCall, suiteProjectId, suiteVariable } from './support/suite';
+
+const FINAL = ['completed', 'failed', 'aborted', 'paused', 'emergency_stopped'];
+
+describe('pipeline end to end: HTTP start → planRun task → migrateBatch tasks → completed', () => {
+  const projectId = suiteProjectId();
+  const tag = `${process.pid}-${Date.now()}`;
+  let admin: App;
+  let db: Firestore;
+
+  beforeAll(() => {
+    admin = initializeApp({ projectId }, 'e2e-pipeline');
+    db = new Firestore({ projectId });
+  });
+  afterAll(async () => {
+    await db.terminate();
+    await deleteApp(admin);
+  });
+
+  /** An Auth-emulator user with the migrationAdmin claim, signed in over REST: its ID token carries the claim. */
+  async function adminToken(): Promise<string> {
+    const email = `pipeline-${tag}@example.com`;
+    const password = 'e2e-password';
+    const user = await getAuth(admin).createUser({ email, password });
+    await getAuth(admin).setCustomUserClaims(user.uid, { migrationAdmin: true });
+    const identityToolkit = `http://${suiteVariable('FIREBASE_AUTH_EMULATOR_HOST')}/identitytoolkit.googleapis.com/v1`;
+    const signedIn = await restCall<{ idToken: string }>('POST', `${identityToolkit}/accounts:signInWithPassword?key=e2e-api-key`, {
+      email,
+      password,
+      returnSecureToken: true,
+    });
+    return signedIn.idToken;
+  }
+
+  it('an admin starts an executed run over HTTPS and the Tasks emulator drives it to completion', async () => {
+    const seeded = { docs: 300, seed: 23, now: new Date('2026-11-01T10:00:00Z') };
+    await seedDemoData(db, seeded);
+    const token = await adminToken();
+
+    const response = await fetch(await functionUrl('api', '/migration/runs'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ migrationId: tradesV2.id, execute: true, reason: 'e2e pipeline' }),
+    });
+    const body = (await response.json()) as { runId: string; status: string };
+    expect(response.status).toBe(202);
+    expect(body.status).toBe('planning');
+
+    const runRef = db.doc(new ControlPaths().run(tradesV2.id, body.runId));
+    const deadline = Date.now() + 150_000;
+    let run = (await runRef.get()).data() as RunDocument;
+    while (!FINAL.includes(run.status) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      run = (await runRef.get()).data() as RunDocument;
+    }
+    expect({ status: run.status, reason: run.statusReason }).toEqual({ status: 'completed', reason: null });
+    expect(run.user).toBe(`pipeline-${tag}@example.com`);
+    await expectDemoTradesMigratedOnce(db, seeded, [body.runId]);
+  });
+});

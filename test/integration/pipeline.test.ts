@@ -1,0 +1,308 @@
+import { loadConfig } from '../../functions/src/config';
+import { AuditLog } from '../../functions/src/control/audit';
+import { PartitionStore } from '../../functions/src/control/partitions';
+import { ControlPaths } from '../../functions/src/control/paths';
+import type { RegistryEntry } from '../../functions/src/control/registry-store';
+import { RunStore } from '../../functions/src/control/runs';
+import { RunRequests } from '../../functions/src/api/run-requests';
+import { createLogger } from '../../functions/src/cli/log';
+import { createRegistry } from '../../functions/src/definitions/registry';
+import { seedDemoData, type DemoManifest } from '../../functions/src/demo/seed-data';
+import { WireClient } from '../../functions/src/engine/wire/client';
+import { projectMigrations } from '../../functions/src/migrations';
+import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
+import type { BatchTask } from '../../functions/src/pipeline/batch-payload';
+import { handleBatchTask, type BatchTaskOutcome } from '../../functions/src/pipeline/batch-task';
+import type { PipelineContext } from '../../functions/src/pipeline/context';
+import { handlePlanTask } from '../../functions/src/pipeline/plan-task';
+import { alertEventsPath, handleMigrationAlert, type AlertOutcome } from '../../functions/src/pipeline/alert-stop';
+import { runHealthCheck, type StoredHealthSnapshot } from '../../functions/src/monitor/health-run';
+import { InProcessAlertBus } from '../../functions/src/transports/in-process-alert-bus';
+import { TOPICS } from '../../functions/src/transports/names';
+import { InProcessTaskQueue } from '../../functions/src/transports/in-process-task-queue';
+import type { PlanRunTask } from '../../functions/src/transports/task-payloads';
+import type { TaskDelivery, TaskQueue } from '../../functions/src/transports/task-queue';
+import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
+import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+
+interface Delivered {
+  partition: string;
+  seq: number;
+  /** Order in which the handler calls started. */
+  started: number;
+  outcome: BatchTaskOutcome | 'threw';
+}
+
+describeEmulator('Cloud Functions pipeline: plan and batch task handlers on the in-process queue', () => {
+  const projectId = 'demo-pipeline';
+  const db = testFirestore(projectId);
+  const wire = new WireClient({ projectId, emulatorHost: emulatorHost() });
+  const paths = new ControlPaths();
+  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '40', MIGRATION_CONCURRENT_BATCHES: '3' });
+  const registry = createRegistry(projectMigrations);
+  const seeded = { docs: 1600, seed: 11, now: new Date('2026-11-01T10:00:00Z') };
+  const actor = { user: 'pipeline-tester', identity: 'firebase-auth/u1', uid: 'u1' };
+  const logLines: string[] = [];
+  let manifest: DemoManifest;
+
+  beforeEach(async () => {
+    await resetProject(projectId);
+    logLines.length = 0;
+    manifest = await seedDemoData(db, seeded);
+  });
+  afterAll(async () => {
+    await wire.close();
+    await db.terminate();
+  });
+
+  /**
+   * The two queues and the handlers, as the deployed functions wire them; `hooks` see each batch
+   * delivery (to pause, duplicate or crash) and may wrap the queue the handlers enqueue onto.
+   */
+  function pipeline(hooks: {
+    afterBatch?: (task: BatchTask, outcome: BatchTaskOutcome, delivery: TaskDelivery) => Promise<void> | void;
+    wrapBatchQueue?: (queue: TaskQueue<BatchTask>) => TaskQueue<BatchTask>;
+  } = {}) {
+    const delivered: Delivered[] = [];
+    let starts = 0;
+    const options = { concurrency: 3, maxAttempts: 5, minBackoffMs: 10, maxBackoffMs: 100 };
+    const batchQueue: InProcessTaskQueue<BatchTask> = new InProcessTaskQueue<BatchTask>(async (task, delivery) => {
+      let outcome: BatchTaskOutcome;
+      const started = starts++;
+      try {
+        outcome = await handleBatchTask(ctx, task);
+      } catch (error) {
+        delivered.push({ partition: task.partition, seq: task.seq, started, outcome: 'threw' });
+        throw error;
+      }
+      delivered.push({ partition: task.partition, seq: task.seq, started, outcome });
+      await hooks.afterBatch?.(task, outcome, delivery);
+    }, options);
+    const ctx: PipelineContext = {
+      db,
+      wire,
+      config,
+      paths,
+      registry,
+      batchQueue: hooks.wrapBatchQueue ? hooks.wrapBatchQueue(batchQueue) : batchQueue,
+      lease: { ttlMs: 60_000, renewEveryMs: 20_000 },
+      log: createLogger({ format: 'json', write: (line) => logLines.push(line), minSeverity: 'DEBUG' }),
+    };
+    const planQueue = new InProcessTaskQueue<PlanRunTask>(async (task) => {
+      await handlePlanTask(ctx, task);
+    }, options);
+    const requests = new RunRequests({ db, paths, registry, config, planQueue });
+    const settle = async () => {
+      await planQueue.idle();
+      await batchQueue.idle();
+      expect(planQueue.givenUp).toEqual([]);
+      expect(batchQueue.givenUp).toEqual([]);
+    };
+    return { ctx, batchQueue, planQueue, requests, delivered, settle, startedSoFar: () => starts };
+  }
+
+  async function expectCompleted(runId: string, audit: string[] = ['run.requested', 'run.started', 'run.completed']): Promise<void> {
+    const run = await new RunStore(db, paths).get(tradesV2.id, runId);
+    expect(run.status).toBe('completed');
+    expect(run.statusReason).toBeNull();
+    expect(run.lease).toBeNull();
+    expect(run.finishedAt).not.toBeNull();
+    expect(run.totals?.migrated).toBe(manifest.trades.legacy);
+    expect(run.totals?.failed).toBe(manifest.trades.malformed.missingCreator + manifest.trades.malformed.skillsNotArray);
+    expect(run.sweep?.completedAt).not.toBeNull();
+    expect(run.sweep?.migrated).toBe(0);
+    const entry = (await db.doc(paths.migration(tradesV2.id)).get()).data() as RegistryEntry;
+    expect(entry.status).toBe('applied');
+    expect(entry.checksum).toBe(tradesV2.checksum);
+    expect(entry.appliedBy).toBe(actor.user);
+    expect(entry.activeRunId).toBeNull();
+    expect(entry.lease).toBeNull();
+    const partitions = await new PartitionStore(db, paths).list(tradesV2.id, runId);
+    expect(partitions.length).toBe(run.partitionCount);
+    expect(partitions.length).toBeGreaterThan(1);
+    expect(partitions.map((partition) => partition.status)).toEqual(partitions.map(() => 'exhausted'));
+    const actions = (await new AuditLog(db, paths).forRun(runId)).map((event) => event.action);
+    expect(actions).toEqual(audit);
+  }
+
+  it('migrates every document once and completes the run', async () => {
+    const { requests, delivered, settle } = pipeline();
+    const { run } = await requests.start({ migrationId: tradesV2.id, execute: true, reason: 'pipeline test', actor });
+    await settle();
+    await expectDemoTradesMigratedOnce(db, seeded, [run.runId]);
+    await expectCompleted(run.runId);
+    expect(delivered.filter((entry) => entry.outcome === 'threw')).toEqual([]);
+  });
+
+  it('a duplicated batch delivery and a retry after a crash between commit and enqueue still migrate every document once', async () => {
+    let duplicated: string | null = null;
+    let crashed = false;
+    let batchQueue: InProcessTaskQueue<BatchTask> | undefined;
+    const { requests, delivered, settle, batchQueue: queue } = pipeline({
+      afterBatch: (task, outcome, delivery) => {
+        if (duplicated === null && task.partition === 'p0000' && task.seq === 2 && outcome === 'committed') {
+          duplicated = delivery.id;
+          batchQueue!.deliverAgain(delivery.id);
+        }
+      },
+      wrapBatchQueue: (queue) => ({
+        enqueue: async (task, options) => {
+          // The handler of p0001 seq 4 committed its batch; the process dies before the successor is enqueued.
+          if (!crashed && task.payload.partition === 'p0001' && task.payload.seq === 5) {
+            crashed = true;
+            throw new Error('simulated crash between the commit of p0001-4 and the enqueue of p0001-5');
+          }
+          return queue.enqueue(task, options);
+        },
+      }),
+    });
+    batchQueue = queue;
+    const { run } = await requests.start({ migrationId: tradesV2.id, execute: true, reason: 'duplicates', actor });
+    await settle();
+    expect(duplicated).not.toBeNull();
+    expect(crashed).toBe(true);
+    const of = (partition: string, seq: number) => delivered.filter((entry) => entry.partition === partition && entry.seq === seq).map((entry) => entry.outcome);
+    expect(of('p0000', 2)).toEqual(['committed', 'duplicate']);
+    expect(of('p0001', 4)).toEqual(['threw', 'duplicate']);
+    expect(of('p0001', 5)).toEqual(['committed']);
+    await expectDemoTradesMigratedOnce(db, seeded, [run.runId]);
+    await expectCompleted(run.runId);
+  });
+
+  it('a paused run dispatches nothing more', async () => {
+    let pausing = false;
+    let startedBeforePause = -1;
+    const { requests, delivered, settle, startedSoFar } = pipeline({
+      afterBatch: async (task, outcome) => {
+        if (!pausing && outcome === 'committed' && delivered.filter((entry) => entry.outcome === 'committed').length === 4) {
+          pausing = true;
+          await requests.pause(task.runId, 'pipeline pause test', actor);
+          startedBeforePause = startedSoFar();
+        }
+      },
+    });
+    const { run } = await requests.start({ migrationId: tradesV2.id, execute: true, reason: 'pause', actor });
+    await settle();
+    expect(startedBeforePause).toBeGreaterThan(0);
+    // Deliveries that read the run before the pause landed may still commit; every one started after it does nothing.
+    const after = delivered.filter((entry) => entry.started >= startedBeforePause);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.map((entry) => entry.outcome)).toEqual(after.map(() => 'run-not-running'));
+
+    const stored = await new RunStore(db, paths).get(tradesV2.id, run.runId);
+    expect(stored.status).toBe('paused');
+    const markers = await db.collection(paths.batches(tradesV2.id, run.runId)).get();
+    const committed = delivered.filter((entry) => entry.outcome === 'committed').length;
+    expect(markers.size).toBe(committed);
+    const migratedByMarkers = markers.docs.reduce((sum, marker) => sum + (marker.get('migrated') as number), 0);
+    const atV2 = await db.collection('trades').where('schemaVersion', '==', '2.0').count().get();
+    expect(atV2.data().count).toBe(manifest.trades.alreadyV2 + migratedByMarkers);
+    expect(migratedByMarkers).toBeLessThan(manifest.trades.legacy);
+  });
+
+  it('a paused run resumed through the API continues in a new epoch and completes, every document once', async () => {
+    let pausing = false;
+    const { requests, delivered, settle } = pipeline({
+      afterBatch: async (task, outcome) => {
+        if (!pausing && outcome === 'committed' && delivered.filter((entry) => entry.outcome === 'committed').length === 5) {
+          pausing = true;
+          await requests.pause(task.runId, 'before resume', actor);
+        }
+      },
+    });
+    const { run } = await requests.start({ migrationId: tradesV2.id, execute: true, reason: 'resume', actor });
+    await settle();
+    expect((await new RunStore(db, paths).get(tradesV2.id, run.runId)).status).toBe('paused');
+    const beforeResume = delivered.length;
+
+    const resumed = await requests.resume(run.runId, 'continue', actor);
+    expect(resumed.enqueue).toBe('enqueued');
+    await settle();
+    const partitions = await new PartitionStore(db, paths).list(tradesV2.id, run.runId);
+    expect(partitions.map((partition) => partition.epoch)).toEqual(partitions.map(() => 1));
+    // The new epoch's deliveries: no stale or duplicate work, only batches and the ends of ranges.
+    const outcomes = new Set(delivered.slice(beforeResume).map((entry) => entry.outcome));
+    expect([...outcomes].sort()).toEqual(['committed', 'exhausted']);
+    await expectDemoTradesMigratedOnce(db, seeded, [run.runId]);
+    await expectCompleted(run.runId, ['run.requested', 'run.started', 'run.paused', 'run.resumed', 'run.completed']);
+  });
+
+  it('a dry run stores the planner report in the run and completes, writing nothing else', async () => {
+    const { requests, settle } = pipeline();
+    const { run } = await requests.start({ migrationId: tradesV2.id, execute: false, reason: 'dry run', actor });
+    await settle();
+    const stored = (await db.doc(paths.run(tradesV2.id, run.runId)).get()).data()!;
+    expect(stored.status).toBe('completed');
+    expect(stored.plan.counts).toEqual({
+      total: manifest.trades.total,
+      migrate: manifest.trades.legacy,
+      alreadyAtTarget: manifest.trades.alreadyV2,
+      skipped: 0,
+      fail: manifest.trades.malformed.missingCreator + manifest.trades.malformed.skillsNotArray,
+    });
+    expect((await db.collection(paths.batches(tradesV2.id, run.runId)).get()).size).toBe(0);
+    expect((await db.collection(paths.partitions(tradesV2.id, run.runId)).get()).size).toBe(0);
+    const atV2 = await db.collection('trades').where('schemaVersion', '==', '2.0').count().get();
+    expect(atV2.data().count).toBe(manifest.trades.alreadyV2);
+  });
+
+  it('health: a critical error rate becomes a snapshot and an alert, and the alert stops the run once (state preserved)', async () => {
+    const strict = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MONITOR_ALERT_THRESHOLDS: '{"errorRate":{"warning":0.00001,"critical":0.00002}}' });
+    const log = createLogger({ format: 'json', write: (line) => logLines.push(line) });
+    const alerts = new InProcessAlertBus({ maxDeliveryAttempts: 3, retryDelayMs: 10 });
+    const handled: AlertOutcome[] = [];
+    alerts.subscribe(TOPICS.alerts, async (message) => {
+      handled.push(await handleMigrationAlert({ db, paths, log }, message.messageId, message.json));
+    });
+    let checked: { snapshot: StoredHealthSnapshot; alertMessageId: string | null } | null = null;
+    let startedBeforeStop = -1;
+    const { requests, delivered, settle, startedSoFar } = pipeline({
+      afterBatch: async (_task, outcome) => {
+        if (checked === null && outcome === 'committed' && delivered.filter((entry) => entry.outcome === 'committed').length === 8) {
+          checked = await runHealthCheck({ db, paths, config: strict, alerts, stallAfterMs: 5 * 60_000, log });
+          await alerts.idle();
+          startedBeforeStop = startedSoFar();
+        }
+      },
+    });
+    const { run } = await requests.start({ migrationId: tradesV2.id, execute: true, reason: 'health', actor });
+    await settle();
+    expect(checked).not.toBeNull();
+    const { snapshot, alertMessageId } = checked!;
+    expect(snapshot.status).toBe('CRITICAL');
+    expect(alertMessageId).not.toBeNull();
+    expect(snapshot.runs).toHaveLength(1);
+    const [health] = snapshot.runs;
+    expect(health.runId).toBe(run.runId);
+    expect(health.failed).toBeGreaterThan(0);
+    const errorRate = health.checks.find((check) => check.name === 'errorRate')!;
+    expect(errorRate.level).toBe('critical');
+    expect(errorRate.value).toBeCloseTo(health.failed / health.processed, 10);
+    expect(health.stalledPartitions).toEqual([]);
+    // One critical check: 100 − 30.
+    expect(snapshot.score).toBe(70);
+    const stored = (await db.collection(paths.healthSnapshots()).doc(snapshot.id).get()).data()!;
+    expect(stored.status).toBe('CRITICAL');
+    expect(stored.score).toBe(70);
+    expect(stored.runs[0].checks[0]).toEqual({ name: 'errorRate', level: 'critical', value: errorRate.value, message: errorRate.message });
+
+    expect(handled).toEqual(['stopped']);
+    const stopped = await new RunStore(db, paths).get(tradesV2.id, run.runId);
+    expect(stopped.status).toBe('emergency_stopped');
+    expect(stopped.statusReason).toContain(`health snapshot ${snapshot.id} is CRITICAL`);
+    const event = (await db.collection(alertEventsPath(paths)).doc(alertMessageId!).get()).data()!;
+    expect(event.snapshotId).toBe(snapshot.id);
+    expect(event.stoppedRuns).toEqual([run.runId]);
+    const after = delivered.filter((entry) => entry.started >= startedBeforeStop);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.map((entry) => entry.outcome)).toEqual(after.map(() => 'run-not-running'));
+
+    // A redelivery of the alert (at least once) changes nothing.
+    alerts.redeliver(alertMessageId!);
+    await alerts.idle();
+    expect(handled).toEqual(['stopped', 'duplicate']);
+    const actions = (await new AuditLog(db, paths).forRun(run.runId)).map((entry) => entry.action);
+    expect(actions.filter((action) => action === 'run.stopped')).toHaveLength(1);
+    expect(alerts.undelivered).toEqual([]);
+  });
+});
