@@ -1,5 +1,5 @@
 import express, { Router, type Response } from 'express';
-import type { RunDocument } from '../control/runs';
+import { runFacts, type RunDocument } from '../control/runs';
 import { callerOf, requireRole, type IdTokenVerifier } from './auth';
 import { ApiError, BODY_LIMIT } from './errors';
 import { actorOf, type RunRequests } from './run-requests';
@@ -60,15 +60,7 @@ function actionOf(id: unknown, body: unknown, response: Response) {
 
 function summary(run: RunDocument) {
   return {
-    runId: run.runId,
-    migrationId: run.migrationId,
-    kind: run.kind,
-    mode: run.mode,
-    status: run.status,
-    statusReason: run.statusReason,
+    ...runFacts(run),
     resumes: run.resumes,
-    user: run.user,
-    identity: run.identity,
-    reason: run.reason,
   };
 }

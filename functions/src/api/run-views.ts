@@ -1,5 +1,5 @@
 import type { Timestamp } from '@google-cloud/firestore';
-import type { RunDocument } from '../control/runs';
+import { runFacts, type RunDocument } from '../control/runs';
 import type { RunFigures } from './migration-state';
 
 const iso = (time: Timestamp | null | undefined): string | null => (time ? time.toDate().toISOString() : null);
@@ -7,15 +7,7 @@ const iso = (time: Timestamp | null | undefined): string | null => (time ? time.
 /** A run as the API returns it: the run document's facts (times as ISO strings) and its figures. */
 export function runView(run: RunDocument, figures: RunFigures, now: Date) {
   return {
-    runId: run.runId,
-    migrationId: run.migrationId,
-    kind: run.kind,
-    mode: run.mode,
-    status: run.status,
-    statusReason: run.statusReason,
-    user: run.user,
-    identity: run.identity,
-    reason: run.reason,
+    ...runFacts(run),
     checksum: run.checksum,
     progress: figures.progress,
     throughput: figures.throughput,

@@ -156,6 +156,21 @@ export class RunNotFoundError extends Error {
   }
 }
 
+/** The facts every view of a run starts with (the API's run view and summaries, `firemigrate status`). */
+export function runFacts(run: RunDocument) {
+  return {
+    runId: run.runId,
+    migrationId: run.migrationId,
+    kind: run.kind,
+    mode: run.mode,
+    status: run.status,
+    statusReason: run.statusReason,
+    user: run.user,
+    identity: run.identity,
+    reason: run.reason,
+  };
+}
+
 export function canTransition(from: RunStatus, to: RunStatus): boolean {
   return ALLOWED_TRANSITIONS[from].includes(to);
 }

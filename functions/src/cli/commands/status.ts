@@ -3,7 +3,7 @@ import type { Firestore, Timestamp } from '@google-cloud/firestore';
 import { PartitionStore, type PartitionStatus } from '../../control/partitions';
 import { ControlPaths } from '../../control/paths';
 import { countFailureRecords, processedOf, type MarkerTotals } from '../../control/progress';
-import { RunNotFoundError, RunStore, RESUMABLE_STATUSES, type RunDocument, type RunSweepSummary, type RunThrottleSummary } from '../../control/runs';
+import { RunNotFoundError, RunStore, RESUMABLE_STATUSES, runFacts, type RunDocument, type RunSweepSummary, type RunThrottleSummary } from '../../control/runs';
 import { totalsByPhase } from '../../engine/final-sweep';
 import { resumeCommand } from '../../engine/shutdown';
 import type { ValidationReport } from '../../engine/validation';
@@ -65,15 +65,7 @@ export async function viewOf(db: Firestore, paths: ControlPaths, run: RunDocumen
     for (const partition of partitions) byStatus[partition.status]++;
   }
   return {
-    runId: run.runId,
-    migrationId: run.migrationId,
-    kind: run.kind,
-    mode: run.mode,
-    status: run.status,
-    statusReason: run.statusReason,
-    user: run.user,
-    identity: run.identity,
-    reason: run.reason,
+    ...runFacts(run),
     checksum: run.checksum,
     progress: { ...byPhase.partitions, processed: processedOf(byPhase.partitions), targetDocuments: run.totals?.targetDocuments ?? null },
     sweep: { markers: byPhase.sweep, latest: run.sweep ? { ...run.sweep, completedAt: iso(run.sweep.completedAt) } : null },
