@@ -138,7 +138,11 @@ describeEmulator('runner: resume after a crash and after a stop', () => {
     const session = await startRun(small, caller);
     // Every 100 documents the live counters are summarised into the run document.
     let checkpointed = (await runs.get(tradesV2.id, session.runId)).totals!;
+    let ended: { status: string; statusReason?: string | null } | undefined;
+    void session.outcome.then((outcome) => (ended = outcome));
     while (checkpointed.batches === 0) {
+      // A run that ended before its first checkpoint would leave this loop waiting forever: say how it ended.
+      if (ended) throw new Error(`the run ended before its first checkpoint: ${ended.status} (${ended.statusReason ?? 'no reason'})`);
       await new Promise((resolve) => setTimeout(resolve, 20));
       checkpointed = (await runs.get(tradesV2.id, session.runId)).totals!;
     }
