@@ -24,6 +24,8 @@ const CHILD_SCRIPT = join(__dirname, 'child.js');
 const REPO_ROOT = resolve(__dirname, '..', '..', '..');
 /** Trades of the warm-up round: enough for the emulator's JIT to compile the hot paths. */
 const WARMUP_DOCS = 5000;
+/** How long a failure waits for a signal that may have caused it (see main). */
+const SIGNAL_GRACE_MS = 200;
 /** Fixed, so every reseed writes identical documents (timestamps included). */
 const SEED_NOW = new Date('2026-11-29T12:00:00Z');
 
@@ -171,27 +173,75 @@ function rotate<T>(items: readonly T[], by: number): T[] {
   return [...items.slice(shift), ...items.slice(0, shift)];
 }
 
-async function benchmark(options: BenchOptions, command: string): Promise<BenchReport> {
-  const startedAt = new Date().toISOString();
-  const loadAtStart = load1();
+/** What a bench has measured so far: a finished one, or one interrupted by a signal. */
+class Measurements {
+  readonly startedAt = new Date().toISOString();
+  readonly loadAtStart = load1();
+  readonly runs: RunRecord[] = [];
+  readonly memory: RunRecord[] = [];
+  bench?: Bench;
+  /** Set by the signal handler, which then reports and exits. */
+  interrupted: NodeJS.Signals | null = null;
+
+  constructor(
+    private readonly options: BenchOptions,
+    private readonly command: string,
+  ) {}
+
+  report(interrupted: NodeJS.Signals | null): BenchReport {
+    const { options, runs, memory } = this;
+    const summaries: BenchReport['summaries'] = {};
+    for (const scenario of options.scenarios) {
+      const mine = runs.filter((record) => record.scenario === scenario);
+      if (mine.length > 0) summaries[scenario] = summarize(mine, options.contenders);
+    }
+    return {
+      startedAt: this.startedAt,
+      finishedAt: new Date().toISOString(),
+      interrupted,
+      command: this.command,
+      machine: machineInfo(),
+      load1: { start: this.loadAtStart, end: load1() },
+      options,
+      seeded: this.bench?.seeded ?? null,
+      engineSettings: this.bench?.engineSettings ?? null,
+      runs,
+      memory,
+      summaries,
+      bars: evaluateBars(summaries, memory),
+    };
+  }
+}
+
+/** The JSON under bench/results, the markdown on stdout. */
+function publish(report: BenchReport, resultsDir: string): void {
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${report.startedAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(renderMarkdown(report));
+  progress(`results: ${relative(process.cwd(), file)}`);
+}
+
+async function benchmark(options: BenchOptions, measured: Measurements): Promise<void> {
   const emulator = new FirestoreEmulator();
-  let bench: Bench | undefined;
-  let interrupted = false;
+  // A stop (Ctrl-C, SIGTERM) ends the children and the emulator, and still reports what was measured.
   const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) return;
-    interrupted = true;
-    progress(`${signal}: stopping the children and the emulator`);
-    bench?.killChildren();
-    void emulator.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    if (measured.interrupted) return;
+    measured.interrupted = signal;
+    progress(`${signal}: stopping the children and the emulator; reporting the runs measured so far`);
+    measured.bench?.killChildren();
+    void emulator
+      .stop()
+      .then(() => publish(measured.report(signal), options.resultsDir))
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
     progress('starting the Firestore emulator');
     await emulator.start();
-    bench = new Bench(options, emulator);
-    const runs: RunRecord[] = [];
-    const memory: RunRecord[] = [];
+    const bench = new Bench(options, emulator);
+    measured.bench = bench;
     if (options.warmup) {
       progress(`warm-up (not measured): each contender on ${Math.min(WARMUP_DOCS, options.docs)} trades`);
       for (const contender of options.contenders) await bench.measure('quiet', 0, contender, Math.min(WARMUP_DOCS, options.docs));
@@ -199,32 +249,16 @@ async function benchmark(options: BenchOptions, command: string): Promise<BenchR
     for (const scenario of options.scenarios) {
       for (let run = 1; run <= options.runs; run++) {
         progress(`${scenario}, run ${run}/${options.runs} (${options.docs} trades; load ${load1()})`);
-        for (const contender of rotate(options.contenders, run - 1)) runs.push(await bench.measure(scenario, run, contender, options.docs));
+        for (const contender of rotate(options.contenders, run - 1)) measured.runs.push(await bench.measure(scenario, run, contender, options.docs));
       }
     }
     for (const docs of options.memorySizes) {
       progress(`memory: the engine on ${docs} trades`);
-      memory.push(await bench.measure('quiet', 0, 'engine', docs));
+      measured.memory.push(await bench.measure('quiet', 0, 'engine', docs));
     }
-    const summaries: BenchReport['summaries'] = {};
-    for (const scenario of options.scenarios) summaries[scenario] = summarize(runs.filter((record) => record.scenario === scenario), options.contenders);
-    return {
-      startedAt,
-      finishedAt: new Date().toISOString(),
-      command,
-      machine: machineInfo(),
-      load1: { start: loadAtStart, end: load1() },
-      options,
-      seeded: bench.seeded ?? { docs: options.docs, legacy: 0, alreadyV2: 0, malformed: 0 },
-      engineSettings: bench.engineSettings,
-      runs,
-      memory,
-      summaries,
-      bars: evaluateBars(summaries, memory),
-    };
   } finally {
-    bench?.killChildren();
-    await bench?.close();
+    measured.bench?.killChildren();
+    await measured.bench?.close();
     await emulator.stop();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
@@ -246,13 +280,16 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const command = ['npm run bench --', ...process.argv.slice(2)].join(' ');
-  const report = await benchmark(options, command);
-  mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `${report.startedAt.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(renderMarkdown(report));
-  progress(`results: ${relative(process.cwd(), file)}`);
+  const measured = new Measurements(options, ['npm run bench --', ...process.argv.slice(2)].join(' '));
+  try {
+    await benchmark(options, measured);
+  } catch (error) {
+    // Ctrl-C reaches the children too: one may die and fail the run just before our own handler runs.
+    await new Promise((resolve) => setTimeout(resolve, SIGNAL_GRACE_MS));
+    if (measured.interrupted) return;
+    throw error;
+  }
+  if (!measured.interrupted) publish(measured.report(null), resultsDir);
 }
 
 main().catch((error: Error) => {

@@ -70,11 +70,14 @@ export interface BarResult {
 export interface BenchReport {
   startedAt: string;
   finishedAt: string;
+  /** The signal that stopped the bench early; its figures cover the runs finished before. */
+  interrupted: NodeJS.Signals | null;
   command: string;
   machine: MachineInfo;
   load1: { start: number; end: number };
   options: BenchOptions;
-  seeded: SeededTrades;
+  /** The trades of the main runs (null if none was seeded yet). */
+  seeded: SeededTrades | null;
   engineSettings: EngineDetails['settings'] | null;
   runs: RunRecord[];
   memory: RunRecord[];
@@ -167,12 +170,12 @@ function table(header: string[], rows: string[][]): string[] {
 export function renderMarkdown(report: BenchReport): string {
   const { machine, options, seeded } = report;
   const lines: string[] = [
-    `## firemigrate bench — ${report.startedAt}`,
+    `## firemigrate bench — ${report.startedAt}${report.interrupted ? ` (INTERRUPTED by ${report.interrupted}: partial)` : ''}`,
     '',
     `- command: \`${report.command}\``,
     `- machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${n0(machine.memoryMb)} MB, node ${machine.node}, ${machine.platform}; ` +
       `load average (1 min) ${report.load1.start} at start, ${report.load1.end} at end (shared machine: figures are noisy)`,
-    `- data: ${n0(seeded.docs)} TradeYa trades (${n0(seeded.legacy)} legacy, ${n0(seeded.alreadyV2)} already v2, ${n0(seeded.malformed)} malformed), ` +
+    `- data: ${seeded ? `${n0(seeded.docs)} TradeYa trades (${n0(seeded.legacy)} legacy, ${n0(seeded.alreadyV2)} already v2, ${n0(seeded.malformed)} malformed)` : `${n0(options.docs)} TradeYa trades`}, ` +
       `seed ${options.seed}; reset and reseeded before every contender run; median of ${options.runs} run(s), contender order rotated per run`,
   ];
   const settings = report.engineSettings;
