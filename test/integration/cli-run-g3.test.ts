@@ -2,32 +2,16 @@
  * G3 through the built CLI: a run stopped by SIGTERM pauses cleanly and resumes to completion;
  * a run killed with SIGKILL is resumed once its lease expires. Asserted on the documents.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { AuditLog } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RunStore } from '../../functions/src/control/runs';
 import { demoManifest, seedDemoData } from '../../functions/src/demo/seed-data';
 import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
+import { CLI, ROOT, spawnCli, type CliProcess } from '../support/cli-process';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
 import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
-
-const ROOT = resolve(__dirname, '..', '..');
-const CLI = join(ROOT, 'functions', 'lib', 'cli', 'main.js');
-
-type JsonLine = Record<string, unknown> & { type?: string };
-
-interface CliProcess {
-  child: ChildProcess;
-  /** stdout's JSON lines (run --json prints one object per line). */
-  lines: JsonLine[];
-  stdout: () => string;
-  stderr: () => string;
-  /** Resolves with the first stdout JSON line matching `predicate`. */
-  waitForLine(predicate: (line: JsonLine) => boolean): Promise<JsonLine>;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
 
 const running = new Set<ChildProcess>();
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
@@ -42,61 +26,7 @@ describeEmulator('CLI run: pause on SIGTERM, resume after SIGKILL (G3)', () => {
   const resumeFor = (runId: string) => `firemigrate run tradeya-trades-v2 --execute --resume ${runId}`;
 
   function cli(args: string[], env: Record<string, string> = {}): CliProcess {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        FIRESTORE_EMULATOR_HOST: emulatorHost(),
-        METADATA_SERVER_DETECTION: 'none',
-        GCLOUD_PROJECT: projectId,
-        MIGRATION_BATCH_SIZE: '25',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    running.add(child);
-    const lines: JsonLine[] = [];
-    const waiters: Array<{ predicate: (line: JsonLine) => boolean; resolve: (line: JsonLine) => void }> = [];
-    let stdout = '';
-    let pending = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      pending += chunk.toString();
-      for (let newline = pending.indexOf('\n'); newline >= 0; newline = pending.indexOf('\n')) {
-        const text = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        if (!(text.startsWith('{') && text.endsWith('}'))) continue;
-        const line = JSON.parse(text) as JsonLine;
-        lines.push(line);
-        for (const waiter of waiters.filter((w) => w.predicate(line))) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(line);
-        }
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-      child.on('exit', (code, signal) => {
-        running.delete(child);
-        done({ code, signal });
-      }),
-    );
-    return {
-      child,
-      lines,
-      stdout: () => stdout,
-      stderr: () => stderr,
-      exit,
-      waitForLine: (predicate) => {
-        const found = lines.find(predicate);
-        if (found) return Promise.resolve(found);
-        return new Promise((resolveLine, rejectLine) => {
-          waiters.push({ predicate, resolve: resolveLine });
-          void exit.then(({ code, signal }) => rejectLine(new Error(`CLI exited (code ${code}, signal ${signal}) before the expected line; stderr:\n${stderr}`)));
-        });
-      },
-    };
+    return spawnCli(args, { FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, MIGRATION_BATCH_SIZE: '25', ...env }, running);
   }
 
   const summaryOf = (run: CliProcess) => run.lines.find((line) => line.type === 'summary')!;
