@@ -280,6 +280,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  const target = BENCH_MIGRATION.target;
+  if (!('collection' in target) || target.collection !== BENCH_COLLECTION) {
+    throw new Error(`the bench seeds "${BENCH_COLLECTION}" but ${BENCH_MIGRATION.id} migrates ${JSON.stringify(target)}`);
+  }
   const measured = new Measurements(options, ['npm run bench --', ...process.argv.slice(2)].join(' '));
   try {
     await benchmark(options, measured);
