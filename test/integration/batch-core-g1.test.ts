@@ -5,10 +5,10 @@ import { ControlPaths } from '../../functions/src/control/paths';
 import { defineMigration } from '../../functions/src/definitions/define';
 import type { Migration } from '../../functions/src/definitions/types';
 import { failureId, migrateBatch, type BatchContext, type BatchResult } from '../../functions/src/engine/batch-core';
-import { backupId } from '../../functions/src/engine/before-image';
+import { backupId, readBackup } from '../../functions/src/engine/before-image';
 import { WireClient, type CallDeadline } from '../../functions/src/engine/wire/client';
 import { rawDocumentFromSnapshot } from '../../functions/src/engine/wire/snapshot';
-import type { CommitResult, RawWrite } from '../../functions/src/engine/wire/types';
+import type { CommitResult, RawFields, RawWrite } from '../../functions/src/engine/wire/types';
 import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
 
 const RUN_ID = 'run-g1';
@@ -102,7 +102,8 @@ describeEmulator('batch core: no lost writes (G1)', () => {
     const backups = await db.getAll(...hot.map((key) => db.doc(`${paths.backups(migration.id, RUN_ID)}/${backupId(key)}`)));
     for (const backup of backups) {
       expect(backup.exists).toBe(true);
-      expect([...backup.get('absent')].sort()).toEqual(['nameLength', 'nameUpper', 'schemaVersion']);
+      const record = readBackup((rawDocumentFromSnapshot(backup) as { fields: RawFields }).fields);
+      expect([...record.image.absent].sort()).toEqual(['nameLength', 'nameUpper', 'schemaVersion']);
     }
   });
 

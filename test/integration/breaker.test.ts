@@ -17,9 +17,12 @@ import { RunStore } from '../../functions/src/control/runs';
 import { createLogger } from '../../functions/src/cli/log';
 import { defineMigration } from '../../functions/src/definitions/define';
 import type { DocData, MigrationDefinition } from '../../functions/src/definitions/types';
+import { readBackup } from '../../functions/src/engine/before-image';
 import { ResumeRefusedError, resumeRun, startRun, type RunnerContext } from '../../functions/src/engine/runner';
 import { validateRun } from '../../functions/src/engine/validation';
 import { WireClient } from '../../functions/src/engine/wire/client';
+import { rawDocumentFromSnapshot } from '../../functions/src/engine/wire/snapshot';
+import type { RawFields } from '../../functions/src/engine/wire/types';
 import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
 
 const DOCS = 1000;
@@ -147,12 +150,12 @@ describeEmulator('circuit breaker: emergency stop and resume with a fixed transf
     for (let n = 0; n < DOCS; n++) expect({ n, data: stored.get(idOf(n)) }).toEqual({ n, data: migratedItem(n) });
     // Once per document: one before-image each (all the fields written were absent), and the
     // markers' migrated counts add up to the number of documents.
-    const backups = await collection(paths.backups(buggy.id, runId));
+    const backups = (await db.collection(paths.backups(buggy.id, runId)).get()).docs.map((doc) => readBackup((rawDocumentFromSnapshot(doc) as { fields: RawFields }).fields));
     expect(backups).toHaveLength(DOCS);
     expect(new Set(backups.map((backup) => backup.path)).size).toBe(DOCS);
     for (const backup of backups) {
-      expect(backup).toMatchObject({ mode: 'patch', runId, migrationId: buggy.id });
-      expect([...(backup.absent as string[])].sort()).toEqual(['label', 'schemaVersion']);
+      expect(backup).toMatchObject({ image: { mode: 'patch' }, runId, migrationId: buggy.id });
+      expect([...backup.image.absent].sort()).toEqual(['label', 'schemaVersion']);
     }
     const markers = await collection(paths.batches(buggy.id, runId));
     expect(markers.reduce((sum, marker) => sum + (marker.migrated as number), 0)).toBe(DOCS);

@@ -11,9 +11,11 @@ import { RunStore } from '../../functions/src/control/runs';
 import { createLogger } from '../../functions/src/cli/log';
 import type { DocData } from '../../functions/src/definitions/types';
 import { DemoDataset, demoManifest, seedDemoData } from '../../functions/src/demo/seed-data';
-import { backupId } from '../../functions/src/engine/before-image';
+import { backupId, readBackup } from '../../functions/src/engine/before-image';
 import { startRun, type RunnerContext } from '../../functions/src/engine/runner';
 import { WireClient } from '../../functions/src/engine/wire/client';
+import { rawDocumentFromSnapshot } from '../../functions/src/engine/wire/snapshot';
+import type { RawFields } from '../../functions/src/engine/wire/types';
 import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
 import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
 
@@ -84,9 +86,10 @@ describeEmulator('final sweep: documents created behind the cursor', () => {
     expect(migrated('sweep')).toBe(1);
 
     // One before-image for it: every field the migration wrote was absent before.
-    const backup = (await db.doc(`${paths.backups(tradesV2.id, session.runId)}/${backupId(behind.path)}`).get()).data()!;
-    expect(backup).toMatchObject({ path: behind.path, mode: 'patch', runId: session.runId, migrationId: tradesV2.id });
-    expect([...(backup.absent as string[])].sort()).toEqual(['participants', 'schemaVersion', 'skillsOffered', 'skillsWanted']);
+    const stored = rawDocumentFromSnapshot(await db.doc(`${paths.backups(tradesV2.id, session.runId)}/${backupId(behind.path)}`).get());
+    const backup = readBackup((stored as { fields: RawFields }).fields);
+    expect(backup).toMatchObject({ path: behind.path, image: { mode: 'patch' }, runId: session.runId, migrationId: tradesV2.id });
+    expect([...backup.image.absent].sort()).toEqual(['participants', 'schemaVersion', 'skillsOffered', 'skillsWanted']);
     expect((await db.collection(paths.backups(tradesV2.id, session.runId)).count().get()).data().count).toBe(manifest.trades.legacy + 1);
 
     // The sweep re-examined the malformed trades (they fail again) and the new one; one pass sufficed.

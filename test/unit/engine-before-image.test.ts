@@ -112,17 +112,26 @@ describe('backup documents', () => {
     runId: 'r',
   });
 
-  it('stores a small image inline as bytes, with the fields the index exemptions name', () => {
+  it('stores a small record inline as ONE bytes field beside the path (two index entries, both named by the exemptions)', () => {
     const { writes, bytes } = backupWrites(`${NAME}-backup`, record(doc));
     expect(writes).toHaveLength(1);
     const fields = writes[0].update!.fields as RawFields;
-    expect(Object.keys(fields).sort()).toEqual(['absent', 'afterHash', 'beforeUpdateTime', 'chunks', 'image', 'imageBytes', 'migrationId', 'mode', 'path', 'runId']);
+    expect(Object.keys(fields).sort()).toEqual(['image', 'path']);
+    expect(fields.path).toEqual(str('c/d'));
     expect(fields.image.bytesValue!.length).toBe(bytes);
     expect(writes[0].currentDocument).toBeUndefined();
     const back = readBackup(fields);
+    expect(back.image.mode).toBe('patch');
     expect(back.image.absent).toEqual(['a', '`x.y`']);
     expect(canonicalFields(back.image.values)).toBe(canonicalFields(doc));
-    expect(back).toMatchObject({ path: 'c/d', afterHash: 'abc', migrationId: 'm', runId: 'r' });
+    expect(back).toMatchObject({ path: 'c/d', afterHash: 'abc', migrationId: 'm', runId: 'r', beforeUpdateTime: UPDATE_TIME });
+  });
+
+  it('keeps an empty image and refuses a document that holds no backup record', () => {
+    const back = readBackup(backupWrites('b', record({}, 'replace')).writes[0].update!.fields as RawFields);
+    expect(back.image).toEqual({ mode: 'replace', values: {}, absent: [] });
+    expect(() => readBackup({ path: str('c/d') })).toThrow('not a backup document');
+    expect(() => readBackup({ path: str('c/d'), image: { bytesValue: Buffer.from([0xff, 0xff, 0xff]) } })).toThrow('damaged');
   });
 
   it('splits an image too large for one document into chunk documents and reassembles it', () => {

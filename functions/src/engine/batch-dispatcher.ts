@@ -15,6 +15,7 @@ import { BACKUPS_COLLECTION_ID } from '../control/paths';
 import type { MigrationTarget } from '../definitions/types';
 import { migrateBatch, type BatchContext, type BatchResult } from './batch-core';
 import type { Throttler, WritePlan } from './throttler';
+import type { RawDocument } from './wire/types';
 
 const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -22,8 +23,8 @@ const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 export interface BatchEvents {
   /** The batch took its pool permit and is on its way. */
   started(seq: number): void;
-  /** The batch core returned (committed, or found committed by another delivery). */
-  settled(seq: number, result: BatchResult): void;
+  /** The batch core returned (committed, or found committed by another delivery); `streamed`: it was given the documents. */
+  settled(seq: number, result: BatchResult, streamed: boolean): void;
   /** The batch core threw: the batch's effect is unknown, the run must stop. */
   failed(seq: number, error: Error): void;
 }
@@ -106,8 +107,12 @@ export class BatchDispatcher {
     return this.deferred.length > 0;
   }
 
-  /** Sends one batch once a slot, the throttle and a pool permit allow; false (keys not sent) when the run stops meanwhile. */
-  async dispatch(keys: string[]): Promise<boolean> {
+  /**
+   * Sends one batch once a slot, the throttle and a pool permit allow; false (keys not sent) when
+   * the run stops meanwhile. `documents`: the keys' documents as a stream read them (see
+   * `BatchInput.documents`); without them the batch core reads the documents itself.
+   */
+  async dispatch(keys: string[], documents?: RawDocument[]): Promise<boolean> {
     const { throttle, stopping } = this.deps;
     while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
     if (stopping()) return false;
@@ -128,12 +133,12 @@ export class BatchDispatcher {
     }
     const seq = this.seq++;
     this.deps.events.started(seq);
-    const task: Promise<void> = migrateBatch(this.deps.batch, { partition: this.partition, seq, keys })
+    const task: Promise<void> = migrateBatch(this.deps.batch, { partition: this.partition, seq, keys, ...(documents && { documents }) })
       .then(
         (result) => {
           throttle.settle(plan, this.deps.writes.actual(result));
           if (result.deferredKeys.length > 0) this.deferred.push(result.deferredKeys);
-          this.deps.events.settled(seq, result);
+          this.deps.events.settled(seq, result, documents !== undefined);
         },
         (error: Error) => {
           this.failures++;

@@ -14,6 +14,7 @@ import type { google } from '@google-cloud/firestore/types/protos/firestore_v1_p
 import { DEFAULT_RESTART_EVERY_MS } from './key-stream';
 import { Backoff, isTransient } from './retry';
 import type { WireClient } from './wire/client';
+import type { RawDocument, RawFields, RawTimestamp } from './wire/types';
 
 /** Room above the restart period before the call's deadline: the consumer may pause (backpressure). */
 const DEADLINE_MARGIN_MS = 120_000;
@@ -44,6 +45,12 @@ export interface StreamedDocument {
   document: google.firestore.v1.IDocument;
   /** The read time of the stream's snapshot that returned it (server clock). */
   readTime: google.protobuf.ITimestamp | null | undefined;
+}
+
+/** A streamed document of a query without projection, as the batch core takes it (`BatchInput.documents`). */
+export function streamedRawDocument(item: StreamedDocument): RawDocument {
+  const { document } = item;
+  return { path: item.path, exists: true, fields: (document.fields ?? {}) as RawFields, updateTime: document.updateTime as RawTimestamp, createTime: document.createTime as RawTimestamp };
 }
 
 /**

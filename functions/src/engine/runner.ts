@@ -2,16 +2,17 @@
  * The local runner (gh-ost's "migrator"): takes the migration's lease, plans the partitions,
  * works through them with bounded concurrency, sweeps the target once they are exhausted, and
  * ends the run — completed, paused (a stop request: signal, operator), emergency-stopped (the
- * circuit breaker), aborted or failed. The batch core does each batch's reads and its atomic
- * commit; the batch markers that commit creates are the checkpoint, so this loop keeps nothing
- * that a crash could lose.
+ * circuit breaker), aborted or failed. The batch core does each batch's atomic commit (and its
+ * reads, unless the partition's stream brought the documents); the batch markers that commit
+ * creates are the checkpoint, so this loop keeps nothing that a crash could lose.
  *
- * Concurrency: up to MIGRATION_CONCURRENT_BATCHES partitions in flight; each streams its keys
- * (keys only, with backpressure, through key-reader.ts) and pipelines its batches, at most
- * `perPartitionInFlight` at a time. Every batch is admitted by the throttle (ramp, memory) and
- * then takes a permit of the throttle's RPC pool (MIGRATION_CONNECTION_POOL_SIZE): one bound on
- * the batch RPCs in flight (see batch-dispatcher.ts). Each partition's key stream holds one more
- * connection, paused by backpressure while its batches wait.
+ * Concurrency: up to MIGRATION_CONCURRENT_BATCHES partitions in flight; each streams its whole
+ * documents — or its keys, where its documents keep changing (read-mode.ts) — with backpressure
+ * through key-reader.ts and pipelines its batches, at most `perPartitionInFlight` at a time.
+ * Every batch is admitted by the throttle (ramp, memory) and then takes a permit of the
+ * throttle's RPC pool (MIGRATION_CONNECTION_POOL_SIZE): one bound on the batch RPCs in flight
+ * (see batch-dispatcher.ts). Each partition's stream holds one more connection, paused by
+ * backpressure while its batches wait.
  *
  * Stopping: every committed batch feeds the circuit breaker; a trip stops the run as
  * `emergency_stopped`. Another process pauses or aborts a run by changing its status in the run
@@ -48,12 +49,14 @@ import { documentsPerCommit } from './batch-size';
 import { BatchDispatcher, WritePlanner, type SeqReservation } from './batch-dispatcher';
 import { CircuitBreaker, type BreakerReading, type BreakerTrip } from './breaker';
 import { DEFAULT_MAX_SWEEP_PASSES, FinalSweep, totalsByPhase, type SweepOutcome, type SweepProgress } from './final-sweep';
-import { streamKeys } from './key-reader';
+import { streamedRawDocument, streamQueryDocuments } from './key-reader';
 import { planPartitions } from './partitioner';
+import { ReadModePolicy, type ReadMode } from './read-mode';
 import { targetQuery } from './planner';
 import { Throttler, type ThrottleState } from './throttler';
 import type { WireClient } from './wire/client';
 import { grpcCode, Status } from './wire/status';
+import type { RawDocument } from './wire/types';
 
 export { SEQ_RESERVATION_BLOCK } from './batch-dispatcher';
 
@@ -147,13 +150,19 @@ export function perPartitionInFlight(poolSize: number, partitionsInFlight: numbe
   return Math.max(1, Math.ceil(poolSize / Math.max(1, partitionsInFlight)));
 }
 
-/** The keys of one partition, in key order, from its cursor (or start) to its end. */
-export function partitionKeyQuery(db: Firestore, migration: Migration, partition: Pick<PartitionDocument, 'startAt' | 'endBefore' | 'cursor'>): Query {
-  let query = targetQuery(db, migration.target).select().orderBy(FieldPath.documentId());
+/** One partition's documents (or only their keys), in key order, from its cursor (or start) to its end. */
+export function partitionQuery(db: Firestore, migration: Migration, partition: Pick<PartitionDocument, 'startAt' | 'endBefore' | 'cursor'>, read: ReadMode): Query {
+  const target = targetQuery(db, migration.target);
+  let query = (read === 'keys' ? target.select() : target).orderBy(FieldPath.documentId());
   if (partition.cursor) query = query.startAfter(db.doc(partition.cursor));
   else if (partition.startAt) query = query.startAt(db.doc(partition.startAt));
   if (partition.endBefore) query = query.endBefore(db.doc(partition.endBefore));
   return query;
+}
+
+/** The keys of one partition, in key order, from its cursor (or start) to its end. */
+export function partitionKeyQuery(db: Firestore, migration: Migration, partition: Pick<PartitionDocument, 'startAt' | 'endBefore' | 'cursor'>): Query {
+  return partitionQuery(db, migration, partition, 'keys');
 }
 
 /** Statuses another process may give a running run; the session stops and keeps them. */
@@ -560,17 +569,19 @@ class Session implements RunSession {
   }
 
   /**
-   * Streams the partition's keys and pipelines its batches. Keys a commit deferred (it was full)
-   * go into the next batch dispatched. On a stop, keys read but not dispatched are dropped: the
-   * resume reads them again from the markers' checkpoint.
+   * Streams the partition (whole documents or keys, see read-mode.ts) and pipelines its batches.
+   * Keys a commit deferred (it was full) go into the next batch dispatched, read fresh. On a stop,
+   * keys read but not dispatched are dropped: the resume reads them again from the markers'
+   * checkpoint.
    */
   private async runPartition(partition: PartitionDocument, perPartition: number): Promise<PartitionEnd> {
-    const { db, migration, config } = this.ctx;
+    const { db, wire, migration, config } = this.ctx;
     const id = partition.partition;
     const reservation: SeqReservation = {
       reservedUntil: partition.nextSeq,
       reserve: (until) => this.stores.partitions.update(migration.id, this.runId, id, { nextSeq: until }),
     };
+    const readMode = new ReadModePolicy();
     const dispatcher = new BatchDispatcher(
       {
         batch: this.batchContext,
@@ -579,7 +590,10 @@ class Session implements RunSession {
         stopping: this.isStopping,
         events: {
           started: () => this.tracker.batchStarted(),
-          settled: (seq, result) => this.batchDone(id, seq, result),
+          settled: (seq, result, streamed) => {
+            if (streamed) readMode.recordStreamed(result);
+            this.batchDone(id, seq, result);
+          },
           failed: (seq, error) => {
             this.tracker.batchEnded(null);
             this.fail(new Error(`batch ${id}-${seq} failed: ${error.message}`, { cause: error }));
@@ -593,28 +607,46 @@ class Session implements RunSession {
     );
     await this.stores.partitions.update(migration.id, this.runId, id, { status: 'running' });
 
+    const readOptions = { restartEveryMs: this.ctx.restartEveryMs, maxRetries: config.migration.maxRetries, retryDelayMs: config.migration.retryDelayMs };
     let keys: string[] = [];
+    // The documents of `keys` while the partition streams whole documents, one per key.
+    let documents: RawDocument[] | undefined;
     let streamEnded = false;
     try {
-      const stream = streamKeys(db, this.ctx.wire, partitionKeyQuery(db, migration, partition), {
-        restartEveryMs: this.ctx.restartEveryMs,
-        maxRetries: config.migration.maxRetries,
-        retryDelayMs: config.migration.retryDelayMs,
-      });
+      let after = partition.cursor;
       let stoppedEarly = false;
-      for await (const key of stream) {
-        if (this.stopping) {
-          stoppedEarly = true;
-          break;
+      for (let mode = readMode.mode; !streamEnded && !stoppedEarly; mode = readMode.mode) {
+        if (mode === 'documents') documents = [];
+        else if (documents) {
+          // Switched: documents not dispatched yet are read fresh with the rest.
+          documents = undefined;
+          this.ctx.log.debug(`partition ${id} reads each batch fresh from here: streamed documents kept failing their preconditions`, { runId: this.runId, partition: id, after });
         }
-        keys.push(key);
-        if (keys.length === this.perBatch) {
-          await dispatcher.dispatchDeferred();
-          if (await dispatcher.dispatch(keys)) keys = [];
+        const query = partitionQuery(db, migration, { ...partition, cursor: after }, mode);
+        let switching = false;
+        for await (const item of streamQueryDocuments(db, wire, query, readOptions)) {
+          if (this.stopping) {
+            stoppedEarly = true;
+            break;
+          }
+          keys.push(item.path);
+          documents?.push(streamedRawDocument(item));
+          after = item.path;
+          if (keys.length === this.perBatch) {
+            await dispatcher.dispatchDeferred();
+            if (await dispatcher.dispatch(keys, documents)) {
+              keys = [];
+              if (documents) documents = [];
+            }
+            if (readMode.mode !== mode) {
+              switching = true;
+              break;
+            }
+          }
         }
+        streamEnded = !stoppedEarly && !switching;
       }
-      streamEnded = !stoppedEarly;
-      if (keys.length > 0 && (await dispatcher.dispatch(keys))) keys = [];
+      if (keys.length > 0 && (await dispatcher.dispatch(keys, documents))) keys = [];
       await dispatcher.drain();
     } finally {
       await dispatcher.settle();

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { arrayValues, kindOf, mapFields, type RawFields, type RawValue } from './types';
 
+/** A decimal integer as `BigInt(text).toString()` writes it (no sign on zero, no leading zeros). */
+const CANONICAL_INTEGER = /^(?:0|-?[1-9]\d*)$/;
+
 /**
  * A canonical text of raw values: typed (the integer 1 and the double 1 differ), maps with
  * sorted keys (Firestore does not keep key order through a write), -0 and NaN spelled out.
@@ -12,8 +15,11 @@ export function canonicalValue(value: RawValue): string {
       return 'null';
     case 'booleanValue':
       return value.booleanValue ? 'true' : 'false';
-    case 'integerValue':
-      return `i:${BigInt(value.integerValue as string | number).toString()}`;
+    case 'integerValue': {
+      const integer = value.integerValue as string | number;
+      // Read values carry int64 as decimal text already in canonical form: skip the BigInt round trip.
+      return `i:${typeof integer === 'string' && CANONICAL_INTEGER.test(integer) ? integer : BigInt(integer).toString()}`;
+    }
     case 'doubleValue': {
       const d = Number(value.doubleValue);
       return `d:${Object.is(d, -0) ? '-0' : String(d)}`;
