@@ -12,11 +12,26 @@ export type RunAuditAction =
   | 'run.stopped'
   | 'run.aborted';
 
+/** Lifecycle events of a rollback run (rollback/): who rolled back what, why, and how it ended. */
+export type RollbackAuditAction =
+  | 'rollback.started'
+  | 'rollback.resumed'
+  | 'rollback.paused'
+  | 'rollback.stopped'
+  | 'rollback.completed'
+  | 'rollback.failed';
+
 /** A change of the migration mode (`firemigrate mode`): not part of any run. */
 export type ModeAuditAction = 'mode.changed';
 
+/** Before-images deleted after their retention period (`firemigrate cleanup`). */
+export type RetentionAuditAction = 'before-images.purged';
+
+/** Managed exports and their imports (`firemigrate backup`, `rollback --backup-id`), and rollback requests an entry point refused. */
+export type EntryPointAuditAction = 'backup.started' | 'backup.import-started' | 'rollback.request-refused';
+
 export interface AuditEvent {
-  action: RunAuditAction | ModeAuditAction;
+  action: RunAuditAction | RollbackAuditAction | ModeAuditAction | EntryPointAuditAction | RetentionAuditAction;
   /** Null for a mode change that names no migration. */
   migrationId: string | null;
   /** Null for events outside a run (mode changes). */
