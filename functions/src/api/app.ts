@@ -4,13 +4,16 @@ import { createLogger, type Logger } from '../cli/log';
 import type { FiremigrateConfig } from '../config';
 import { ControlPaths } from '../control/paths';
 import type { MigrationRegistry } from '../definitions/registry';
+import type { RollbackPipelineContext } from '../pipeline/rollback-payload';
 import type { PlanRunTask } from '../transports/task-payloads';
 import type { TaskQueue } from '../transports/task-queue';
 import type { IdTokenVerifier } from './auth';
 import { ApiError, errorHandler } from './errors';
 import { healthRoute } from './health-route';
 import { FirestoreHealthSnapshots, type HealthSnapshotReader } from './health-snapshots';
+import { modeRoutes } from './mode-routes';
 import { readRoutes } from './read-routes';
+import { rollbackRoutes } from './rollback-routes';
 import { RunRequests } from './run-requests';
 import { runRoutes } from './run-routes';
 
@@ -21,6 +24,8 @@ export interface ApiDeps {
   verifier: IdTokenVerifier;
   /** The `planRun` queue (QUEUES.planRun). */
   planQueue: TaskQueue<PlanRunTask>;
+  /** The rollback engine and the `rollbackBatch` queue: `POST /runs/:id/rollback` exists only with it. */
+  rollback?: RollbackPipelineContext;
   /** Default: the snapshots the health check stores in the control collection. */
   health?: HealthSnapshotReader;
   /** Default: JSON lines on stdout (Cloud Logging's structured format). */
@@ -55,6 +60,8 @@ export function createApiApp(deps: ApiDeps): Express {
   });
   router.use(readRoutes({ db: deps.db, paths, registry: deps.registry, verifier: deps.verifier, health }));
   router.use(runRoutes({ registry: deps.registry, verifier: deps.verifier, requests, basePath: API_BASE_PATH }));
+  router.use(modeRoutes({ db: deps.db, paths, registry: deps.registry, verifier: deps.verifier }));
+  if (deps.rollback) router.use(rollbackRoutes({ verifier: deps.verifier, rollback: deps.rollback, basePath: API_BASE_PATH }));
 
   const app = express();
   app.disable('x-powered-by');

@@ -47,4 +47,12 @@ export class ControlPaths {
   healthSnapshots(): string {
     return `${this.root}/_control/health`;
   }
+  /** Managed exports (`firemigrate backup`): operation, output URI, who, and the imports made from each. */
+  managedBackups(): string {
+    return `${this.root}/_control/managed-backups`;
+  }
+  /** Handled `migration-rollback` Pub/Sub events, by event id (created once: de-duplication). */
+  rollbackRequestEvents(): string {
+    return `${this.root}/_control/rollback-requests`;
+  }
 }

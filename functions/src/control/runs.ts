@@ -6,6 +6,8 @@ import type { PartitionMethod } from './partitions';
 import type { ControlPaths } from './paths';
 
 export type RunKind = 'migrate' | 'rollback';
+/** What `onMigrationAlert` does after an emergency stop: nothing more (manual), or start a rollback (auto). */
+export type RollbackPolicy = 'manual' | 'auto';
 export type RunMode = 'dry-run' | 'execute';
 export type RunStatus =
   | 'planning'
@@ -108,6 +110,8 @@ export interface RunDocument {
   definitionChanges?: RunDefinitionChange[];
   /** The post-migration validation (engine/validation.ts). */
   report?: ValidationReport | null;
+  /** Set at run start (API `rollbackPolicy`); absent means manual. */
+  rollbackPolicy?: RollbackPolicy;
 }
 
 /**
@@ -196,6 +200,7 @@ export interface NewRun {
   checksum: string;
   config: FiremigrateConfig;
   lease: RunLease | null;
+  rollbackPolicy?: RollbackPolicy;
 }
 
 export function newRunDocument(run: NewRun, now: Timestamp = Timestamp.now()): RunDocument {

@@ -21,6 +21,11 @@ export const QUEUES = {
    * work too long for the HTTP request that asks for it.
    */
   planRun: 'planRun',
+  /**
+   * One batch of a rollback run (the before-images of one source run after a cursor); each task
+   * enqueues the next, and the last one finishes the rollback.
+   */
+  rollbackBatch: 'rollbackBatch',
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
