@@ -7,11 +7,15 @@
  * (MIGRATION_*, MONITOR_*, ROLLBACK_*) is read at run time by loadConfig.
  */
 import { defineInt } from 'firebase-functions/params';
+import { onDocumentWritten } from 'firebase-functions/v2/firestore';
 import { onRequest } from 'firebase-functions/v2/https';
 import { onMessagePublished } from 'firebase-functions/v2/pubsub';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
 import { onTaskDispatched } from 'firebase-functions/v2/tasks';
 import { assertNoEmulatorOutsideEmulator } from './api/emulator-guard';
+import { HEALTH_SCHEDULE } from './monitor/schedule';
+import { syncFunctionSpecs } from './compat/sync-collections';
+import { projectMigrations } from './migrations';
 import { TOPICS } from './transports/names';
 
 assertNoEmulatorOutsideEmulator();
@@ -23,6 +27,13 @@ const TASK_MAX_BACKOFF_SECONDS = defineInt('FIREMIGRATE_TASK_MAX_BACKOFF_SECONDS
 /** The same name as the runtime variable (DESIGN.md: partitions in flight = maxConcurrentDispatches). */
 const CONCURRENT_BATCHES = defineInt('MIGRATION_CONCURRENT_BATCHES', { default: 3, description: 'migrateBatch tasks in flight at once: the queue maxConcurrentDispatches (change means redeploy)' });
 const TASK_DISPATCHES_PER_SECOND = defineInt('FIREMIGRATE_TASK_DISPATCHES_PER_SECOND', { default: 20, description: 'migrateBatch tasks started per second at most (change means redeploy)' });
+/** Read when a migrateBatch task starts (no redeploy needed). The rest of the timeout is left for the run's final sweep. */
+const TASK_TIME_BUDGET_PERCENT = defineInt('FIREMIGRATE_TASK_TIME_BUDGET_PERCENT', {
+  default: 33,
+  description: "share (%) of migrateBatch's timeout a task spends taking its partition's next batches before handing over to a new task (0: one batch per task)",
+});
+/** migrateBatch's timeout: the time budget is a share of it. */
+const MIGRATE_BATCH_TIMEOUT_SECONDS = 1800;
 /** Read when the health check runs (no redeploy needed: params are also environment variables at run time). */
 const HEALTH_STALL_MINUTES = defineInt('FIREMIGRATE_HEALTH_STALL_MINUTES', { default: 5, description: 'a running partition with no committed batch for this many minutes is reported stalled' });
 
@@ -36,21 +47,22 @@ export const api = onRequest({ memory: '512MiB' }, async (request, response) => 
 });
 
 /**
- * One batch of one partition per task. Concurrency 1: one instance's memory is one batch's, so
- * the memory thresholds (fractions of the instance's memory) mean what they say. The last batch
- * of a run also runs its final sweep, hence the long timeout.
+ * Batches of one partition per task, within a time budget. Concurrency 1: one instance's memory
+ * is one batch's, so the memory thresholds (fractions of the instance's memory) mean what they
+ * say. The last batch of a run also runs its final sweep, hence the long timeout.
  */
 export const migrateBatch = onTaskDispatched(
   {
     concurrency: 1,
     memory: '1GiB',
-    timeoutSeconds: 1800,
+    timeoutSeconds: MIGRATE_BATCH_TIMEOUT_SECONDS,
     retryConfig: taskRetries,
     rateLimits: { maxConcurrentDispatches: CONCURRENT_BATCHES, maxDispatchesPerSecond: TASK_DISPATCHES_PER_SECOND },
   },
   async (request) => {
     const { handleBatchTask } = await import('./pipeline/batch-task');
-    await handleBatchTask((await lazy()).pipeline, request.data);
+    const timeMs = (MIGRATE_BATCH_TIMEOUT_SECONDS * 1000 * TASK_TIME_BUDGET_PERCENT.value()) / 100;
+    await handleBatchTask((await lazy()).pipeline, request.data, { timeMs });
   },
 );
 
@@ -64,21 +76,73 @@ export const planRun = onTaskDispatched(
 );
 
 /** Cloud Scheduler runs at most once a minute; MONITOR_HEALTH_INTERVAL below that applies to the local runner only. */
-export const healthCheck = onSchedule({ schedule: 'every 1 minutes', memory: '512MiB' }, async () => {
+let healthOutlets: Promise<import('./monitor/outlets').HealthOutlets> | undefined;
+export const healthCheck = onSchedule({ schedule: HEALTH_SCHEDULE, memory: '512MiB' }, async () => {
   const { runHealthCheck } = await import('./monitor/health-run');
   const { pipeline, alerts } = await lazy();
-  await runHealthCheck({ db: pipeline.db, paths: pipeline.paths, config: pipeline.config, alerts, stallAfterMs: HEALTH_STALL_MINUTES.value() * 60_000, log: pipeline.log });
+  // Built once per instance: the Admin API and Cloud Monitoring clients keep their connections.
+  healthOutlets ??= import('./monitor/outlets')
+    .then(({ healthOutlets: outlets }) =>
+      outlets({ db: pipeline.db, projectId: process.env.GCLOUD_PROJECT || process.env.GOOGLE_CLOUD_PROJECT || '', emulator: pipeline.config.emulator.anyEmulator }),
+    )
+    .catch((error: unknown) => {
+      healthOutlets = undefined;
+      throw error;
+    });
+  await runHealthCheck({ db: pipeline.db, paths: pipeline.paths, config: pipeline.config, registry: pipeline.registry, alerts, stallAfterMs: HEALTH_STALL_MINUTES.value() * 60_000, log: pipeline.log, ...(await healthOutlets) });
 });
 
 /** Stops the runs a stored CRITICAL health snapshot names (the message is never trusted). */
 export const onMigrationAlert = onMessagePublished({ topic: TOPICS.alerts, memory: '256MiB' }, async (event) => {
   const { handleMigrationAlert } = await import('./pipeline/alert-stop');
-  const { pipeline } = await lazy();
+  const { pipeline, rollback } = await lazy();
   let json: unknown;
   try {
     json = event.data.message.json;
   } catch {
     json = null;
   }
-  await handleMigrationAlert(pipeline, event.id, json);
+  await handleMigrationAlert({ ...pipeline, rollbackQueue: rollback.rollbackQueue }, event.id, json);
 });
+
+/**
+ * One batch of a rollback run per task (pipeline/rollback-task.ts); each enqueues the next, the
+ * last one finishes the rollback (validation included, hence the long timeout). Concurrency 1 and
+ * one dispatch at a time: a rollback is one chain of batches, newest source run first.
+ */
+export const rollbackBatch = onTaskDispatched(
+  { concurrency: 1, memory: '1GiB', timeoutSeconds: 1800, retryConfig: taskRetries, rateLimits: { maxConcurrentDispatches: 1 } },
+  async (request) => {
+    const { handleRollbackTask } = await import('./pipeline/rollback-task');
+    await handleRollbackTask((await lazy()).rollback, request.data);
+  },
+);
+
+/** Rollback requests from operators (Cloud console): acted on only with an admin ID token and `confirm: true`. */
+export const onRollbackRequest = onMessagePublished({ topic: TOPICS.rollback, memory: '512MiB' }, async (event) => {
+  const { handleRollbackRequest } = await import('./pipeline/rollback-request');
+  const { rollback, verifier } = await lazy();
+  let json: unknown;
+  try {
+    json = event.data.message.json;
+  } catch {
+    json = null;
+  }
+  await handleRollbackRequest({ ...rollback, verifier }, event.id, json);
+});
+
+/**
+ * The dual-read sync trigger (compat/sync-trigger.ts), one function per collection the migrations
+ * target, deployed as `sync-<collection>`: writes nothing unless the mode is dual-read for it.
+ * The collection list is read from the migrations at load time, hence their import above.
+ */
+export const sync = Object.fromEntries(
+  syncFunctionSpecs(projectMigrations).map(({ name, document }) => [
+    name,
+    onDocumentWritten({ document, memory: '512MiB' }, async (event) => {
+      const { handleSyncWrite } = await import('./compat/sync-trigger');
+      const { pipeline } = await lazy();
+      await handleSyncWrite(pipeline, { id: event.id, document: event.document, after: event.data?.after });
+    }),
+  ]),
+);

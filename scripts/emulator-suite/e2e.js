@@ -8,7 +8,8 @@ const {
 } = require('../../functions/lib/dev/emulator-suite');
 
 const jest = require.resolve('jest/bin/jest');
-const command = [process.execPath, jest, '--selectProjects', 'e2e', ...process.argv.slice(2)].map(shellQuote).join(' ');
+// --runInBand: the e2e files share one emulator suite (its Firestore, queues and topics), so they run one at a time.
+const command = [process.execPath, jest, '--selectProjects', 'e2e', '--runInBand', ...process.argv.slice(2)].map(shellQuote).join(' ');
 const started = Date.now();
 runWithEmulatorSuite(command).then(
   (code) => {

@@ -35,7 +35,16 @@ describe('functions/src/index.ts', () => {
   const endpoint = (fn: unknown) => (fn as { __endpoint: Record<string, any> }).__endpoint;
 
   it('exports exactly the five functions', () => {
-    expect(Object.keys(index).sort()).toEqual(['api', 'healthCheck', 'migrateBatch', 'onMigrationAlert', 'planRun']);
+    expect(Object.keys(index).sort()).toEqual(['api', 'healthCheck', 'migrateBatch', 'onMigrationAlert', 'onRollbackRequest', 'planRun', 'rollbackBatch', 'sync']);
+  });
+
+  it('the sync group has one document-written trigger per migrated collection', () => {
+    expect(Object.keys(index.sync).sort()).toEqual(['conversations', 'trades']);
+    for (const [name, fn] of Object.entries(index.sync)) {
+      const trigger = endpoint(fn).eventTrigger;
+      expect(trigger.eventType).toBe('google.cloud.firestore.document.v1.written');
+      expect(trigger.eventFilterPathPatterns).toEqual({ document: `${name}/{docId}` });
+    }
   });
 
   it('gives each function its trigger and deploy-time settings', () => {

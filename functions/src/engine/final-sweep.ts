@@ -47,6 +47,11 @@ export function sweepPartitionId(resumes: number): string {
   return `sweep${resumes}`;
 }
 
+/** Whether a batch marker's partition is a final sweep's (every sweep partition id starts so). */
+export function isSweepPartition(partition: string): boolean {
+  return partition.startsWith('sweep');
+}
+
 export interface TotalsByPhase {
   /** The partitions' markers: the main pass. */
   partitions: MarkerTotals;
@@ -137,6 +142,11 @@ export interface SweepDeps {
   onBatchSettled?: (partition: string, seq: number, result: BatchResult) => void;
   /** The session's resume count (see `sweepPartitionId`). */
   resumes: number;
+  /**
+   * The sweep's partition id when one session may sweep more than once (a retried task-driven
+   * finalisation): must start with `sweepPartitionId(resumes)`. Default: exactly that.
+   */
+  partition?: string;
   maxPasses: number;
   restartEveryMs?: number;
 }
@@ -155,7 +165,8 @@ export class FinalSweep {
 
   constructor(private readonly deps: SweepDeps) {
     if (!(Number.isInteger(deps.maxPasses) && deps.maxPasses >= 1)) throw new RangeError(`the final sweep's maxPasses must be an integer ≥ 1, got ${deps.maxPasses}`);
-    const partition = sweepPartitionId(deps.resumes);
+    const partition = deps.partition ?? sweepPartitionId(deps.resumes);
+    if (!partition.startsWith(sweepPartitionId(deps.resumes))) throw new RangeError(`the final sweep's partition id must start with ${sweepPartitionId(deps.resumes)}, got ${partition}`);
     this.dispatcher = new BatchDispatcher(
       {
         batch: deps.batch,

@@ -12,7 +12,9 @@ import { AuditLog } from '../control/audit';
 import type { ControlPaths } from '../control/paths';
 import type { RunDocument } from '../control/runs';
 import type { StoredHealthSnapshot } from '../monitor/health-run';
+import type { TaskQueue } from '../transports/task-queue';
 import { PIPELINE_IDENTITY } from './context';
+import { rollbackTaskId, type RollbackTask } from './rollback-payload';
 
 export type AlertOutcome = 'malformed' | 'duplicate' | 'no-snapshot' | 'not-critical' | 'stopped' | 'nothing-running';
 
@@ -23,7 +25,15 @@ export function alertEventsPath(paths: ControlPaths): string {
   return `${paths.root}/_control/alert-events`;
 }
 
-export async function handleMigrationAlert(deps: { db: Firestore; paths: ControlPaths; log: Logger }, eventId: string, json: unknown): Promise<AlertOutcome> {
+/**
+ * `rollbackQueue`: where a stopped run whose `rollbackPolicy` is 'auto' gets its rollback started
+ * (pipeline/rollback-task.ts, a `start` task); without it no run is rolled back automatically.
+ */
+export async function handleMigrationAlert(
+  deps: { db: Firestore; paths: ControlPaths; log: Logger; rollbackQueue?: TaskQueue<RollbackTask> },
+  eventId: string,
+  json: unknown,
+): Promise<AlertOutcome> {
   const { db, paths, log } = deps;
   const parsed = alertMessage.safeParse(json);
   if (!parsed.success || !/^[A-Za-z0-9_-]+$/.test(eventId)) {
@@ -34,7 +44,9 @@ export async function handleMigrationAlert(deps: { db: Firestore; paths: Control
   const snapshot = (await db.collection(paths.healthSnapshots()).doc(snapshotId).get()).data() as StoredHealthSnapshot | undefined;
   const eventRef = db.collection(alertEventsPath(paths)).doc(eventId);
   const audit = new AuditLog(db, paths);
-  return db.runTransaction(async (tx) => {
+  let autoRollback: RunDocument[] = [];
+  const outcome = await db.runTransaction(async (tx): Promise<AlertOutcome> => {
+    autoRollback = [];
     if ((await tx.get(eventRef)).exists) return 'duplicate';
     const critical = snapshot?.status === 'CRITICAL' ? snapshot.runs.filter((run) => run.critical) : [];
     const refs = critical.map((run) => db.doc(paths.run(run.migrationId, run.runId)));
@@ -43,7 +55,7 @@ export async function handleMigrationAlert(deps: { db: Firestore; paths: Control
     current.forEach((runSnapshot, index) => {
       const run = runSnapshot.data() as RunDocument | undefined;
       if (run?.status !== 'running') return;
-      const issues = critical[index].checks.filter((check) => check.level === 'critical').map((check) => check.message);
+      const issues = critical[index].checks.filter((check) => check.status === 'critical').map((check) => check.message);
       const reason = `emergency stop: health snapshot ${snapshotId} is CRITICAL (${issues.join('; ')})`;
       tx.update(runSnapshot.ref, { status: 'emergency_stopped', statusReason: reason, updatedAt: Timestamp.now() });
       audit.appendIn(tx, {
@@ -56,6 +68,7 @@ export async function handleMigrationAlert(deps: { db: Firestore; paths: Control
         details: { snapshotId, eventId, via: 'pubsub' },
       });
       stopped.push(run.runId);
+      if (run.rollbackPolicy === 'auto') autoRollback.push({ ...run, statusReason: reason });
     });
     tx.create(eventRef, { eventId, snapshotId, stoppedRuns: stopped, handledAt: Timestamp.now() });
     if (!snapshot) return 'no-snapshot';
@@ -63,4 +76,12 @@ export async function handleMigrationAlert(deps: { db: Firestore; paths: Control
     if (stopped.length > 0) log.error(`onMigrationAlert: stopped ${stopped.join(', ')} on health snapshot ${snapshotId}`, { eventId, snapshotId });
     return stopped.length > 0 ? 'stopped' : 'nothing-running';
   });
+  if (outcome === 'stopped' && deps.rollbackQueue) {
+    for (const run of autoRollback) {
+      const task: RollbackTask = { kind: 'start', migrationId: run.migrationId, sourceRunId: run.runId, epoch: run.resumes, reason: `auto-rollback (rollbackPolicy auto) after ${run.statusReason}` };
+      await deps.rollbackQueue.enqueue({ name: rollbackTaskId(task), payload: task });
+      log.error(`onMigrationAlert: run ${run.runId} has rollbackPolicy auto: its rollback was requested`, { eventId, runId: run.runId });
+    }
+  }
+  return outcome;
 }

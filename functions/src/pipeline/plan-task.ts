@@ -13,6 +13,7 @@
  * already in epoch n) only enqueues the first tasks again — 'already-exists' is success.
  */
 import { Timestamp } from '@google-cloud/firestore';
+import { describeModeOutcome, modeForMigrateRun } from '../compat/mode-policy';
 import { LeaseHeldError } from '../control/lease';
 import { newPartitionDocument, type PartitionDocument } from '../control/partitions';
 import { ZERO_TOTALS } from '../control/progress';
@@ -20,11 +21,11 @@ import { assertTransition, type RunDocument } from '../control/runs';
 import type { Migration } from '../definitions/types';
 import { planPartitions } from '../engine/partitioner';
 import { planMigration, targetQuery } from '../engine/planner';
-import { taskId } from '../transports/task-id';
+import { planTaskId, taskId } from '../transports/task-id';
 import { planRunTaskSchema, type PlanRunTask } from '../transports/task-payloads';
 import { parseTaskPayload } from './batch-payload';
 import { PIPELINE_IDENTITY, PipelineStores, pipelineHolder, type PipelineContext } from './context';
-import { finalizeRunIfDone } from './finalize';
+import { NO_FINALIZE_CLAIM, finalizeRunIfDone } from './finalize';
 
 export type PlanTaskOutcome = 'malformed' | 'unknown-migration' | 'run-not-found' | 'stale' | 'planned' | 'dry-run-completed' | 'dispatched' | 'failed';
 
@@ -51,7 +52,7 @@ export async function handlePlanTask(ctx: PipelineContext, payload: unknown): Pr
     return 'stale';
   }
   if (task.resume > 0) return run.status === 'running' ? dispatchResumed(ctx, stores, migration, run) : stale(ctx, task, run);
-  if (run.status === 'running') return dispatchFirstTasks(ctx, stores, migration, task.runId);
+  if (run.status === 'running') return dispatchFirstTasks(ctx, stores, migration, task.runId, planTaskId(task.runId, 0));
   if (run.status !== 'planning') return stale(ctx, task, run);
   return run.mode === 'dry-run' ? completeDryRun(ctx, stores, migration, run) : planExecutedRun(ctx, stores, migration, run);
 }
@@ -122,6 +123,7 @@ async function planExecutedRun(ctx: PipelineContext, stores: PipelineStores, mig
       partitionCount: planned.length,
       partitionMethod: plan.method,
       startedAt: now,
+      sessionStartedAt: now,
       updatedAt: now,
       totals: { ...ZERO_TOTALS, targetDocuments: total, updatedAt: now },
       before: { total, atTarget: null },
@@ -139,7 +141,12 @@ async function planExecutedRun(ctx: PipelineContext, stores: PipelineStores, mig
   });
   if (!moved) ctx.log.info(`planRun: run ${run.runId} left 'planning' meanwhile (another delivery planned it)`, { runId: run.runId });
   ctx.log.info(`planRun: run ${run.runId} planned: ${planned.length} partitions (${plan.method}), ${total} documents`, { runId: run.runId, total });
-  await dispatchFirstTasks(ctx, stores, migration, run.runId);
+  try {
+    ctx.log.info(`planRun: ${describeModeOutcome(await modeForMigrateRun(ctx.db, ctx.paths, { migration, runId: run.runId, user: run.user, identity: PIPELINE_IDENTITY }))}`, { runId: run.runId });
+  } catch (error) {
+    ctx.log.error(`planRun: could not set the migration mode for run ${run.runId}: ${(error as Error).message}`, { runId: run.runId });
+  }
+  await dispatchFirstTasks(ctx, stores, migration, run.runId, planTaskId(run.runId, 0));
   return 'planned';
 }
 
@@ -159,10 +166,10 @@ async function failPlanning(ctx: PipelineContext, stores: PipelineStores, migrat
 }
 
 /** Enqueues the first task of the current epoch of every unfinished partition (already-exists is success). */
-async function dispatchFirstTasks(ctx: PipelineContext, stores: PipelineStores, migration: Migration, runId: string): Promise<PlanTaskOutcome> {
+async function dispatchFirstTasks(ctx: PipelineContext, stores: PipelineStores, migration: Migration, runId: string, claimant: string): Promise<PlanTaskOutcome> {
   const partitions = await stores.partitions.list(migration.id, runId);
   await Promise.all(partitions.filter((partition) => partition.status !== 'exhausted').map((partition) => enqueueFirst(ctx, migration, runId, partition)));
-  if (partitions.length > 0 && partitions.every((partition) => partition.status === 'exhausted')) await finalizeRunIfDone(ctx, migration, runId);
+  if (partitions.length > 0 && partitions.every((partition) => partition.status === 'exhausted')) await finalizeRunIfDone(ctx, migration, runId, claimant);
   return 'dispatched';
 }
 
@@ -184,7 +191,9 @@ async function dispatchResumed(ctx: PipelineContext, stores: PipelineStores, mig
     await ctx.db.runTransaction(async (tx) => {
       const claim = await stores.leases.claimIn(tx, migration.id, run.runId, holder);
       stores.leases.write(tx, claim, migration);
-      tx.update(stores.runs.ref(migration.id, run.runId), { lease: claim.lease, finalizingAt: null, updatedAt: Timestamp.now() });
+      const now = Timestamp.now();
+      // A new session: a new circuit-breaker window (task-breaker.ts) and new finalisation attempts.
+      tx.update(stores.runs.ref(migration.id, run.runId), { lease: claim.lease, ...NO_FINALIZE_CLAIM, sessionStartedAt: now, updatedAt: now });
     });
   } catch (error) {
     if (!(error instanceof LeaseHeldError)) throw error;
@@ -208,7 +217,7 @@ async function dispatchResumed(ctx: PipelineContext, stores: PipelineStores, mig
       });
     });
   }
-  return dispatchFirstTasks(ctx, stores, migration, run.runId);
+  return dispatchFirstTasks(ctx, stores, migration, run.runId, planTaskId(run.runId, epoch));
 }
 
 async function failResume(ctx: PipelineContext, stores: PipelineStores, migration: Migration, run: RunDocument, reason: string): Promise<void> {

@@ -25,11 +25,15 @@ import { PubSubAlertBus } from '../transports/pubsub-alert-bus';
 import type { PlanRunTask } from '../transports/task-payloads';
 import type { BatchTask } from './batch-payload';
 import type { PipelineContext } from './context';
+import type { RollbackPipelineContext, RollbackTask } from './rollback-payload';
 
 export interface Services {
   pipeline: PipelineContext;
   app: Express;
   alerts: AlertBus;
+  /** The rollback tasks' context: the pipeline's with the `rollbackBatch` queue. */
+  rollback: RollbackPipelineContext;
+  verifier: FirebaseIdTokenVerifier;
 }
 
 let built: Services | undefined;
@@ -44,7 +48,8 @@ function logger(component: string): Logger {
 }
 
 function build(): Services {
-  if (getApps().length === 0) initializeApp();
+  // The default app specifically: a host (the Functions emulator's trigger runtime) may have named apps of its own.
+  if (!getApps().some((app) => app.name === '[DEFAULT]')) initializeApp();
   // A bad MIGRATION_* / MONITOR_* value fails here, naming the variable, on the first invocation.
   const config = loadConfig();
   const projectId = process.env.GCLOUD_PROJECT || process.env.GOOGLE_CLOUD_PROJECT;
@@ -61,6 +66,8 @@ function build(): Services {
     lease: leaseSettings(config),
     log: logger('pipeline'),
   };
-  const app = createApiApp({ db, config, registry, verifier: new FirebaseIdTokenVerifier(getAuth()), planQueue, log: logger('api') });
-  return { pipeline, app, alerts: new PubSubAlertBus(new PubSub(projectId ? { projectId } : {})) };
+  const verifier = new FirebaseIdTokenVerifier(getAuth());
+  const rollback: RollbackPipelineContext = { ...pipeline, rollbackQueue: new FirebaseTaskQueue(getFunctions().taskQueue<RollbackTask>(QUEUES.rollbackBatch)) };
+  const app = createApiApp({ db, config, registry, verifier, planQueue, rollback, log: logger('api') });
+  return { pipeline, app, alerts: new PubSubAlertBus(new PubSub(projectId ? { projectId } : {})), rollback, verifier };
 }

@@ -41,3 +41,15 @@ export async function restCall<T>(method: string, url: string, body?: unknown): 
   if (!response.ok) throw new Error(`${method} ${url} answered HTTP ${response.status}: ${text}`);
   return (text ? JSON.parse(text) : {}) as T;
 }
+
+/**
+ * Turns the Functions emulator's event-triggered functions off or on (the hub's own switch).
+ * Off, a bulk seed does not start one Firestore-trigger invocation per written document (the
+ * emulator runs up to 50 at once, each in its own worker process); on again, every trigger —
+ * Pub/Sub ones included — is loaded afresh. Events that arrive while they are off are dropped.
+ */
+export async function setBackgroundTriggers(enabled: boolean): Promise<void> {
+  const path = enabled ? 'enableBackgroundTriggers' : 'disableBackgroundTriggers';
+  const response = await fetch(`http://${suiteVariable('FIREBASE_EMULATOR_HUB')}/functions/${path}`, { method: 'PUT' });
+  if (!response.ok) throw new Error(`the emulator hub refused ${path}: HTTP ${response.status} ${await response.text()}`);
+}
