@@ -84,8 +84,11 @@ describeEmulator('CLI run: pause on SIGTERM, resume after SIGKILL (G3)', () => {
 
     await expectDemoTradesMigratedOnce(db, seeded, [runId]);
     const events = await new AuditLog(db, paths).forRun(runId);
-    expect(events.map((event) => event.action)).toEqual(['run.started', 'run.paused', 'run.resumed', 'run.completed']);
-    expect(events[1]).toMatchObject({ user: 'ci', reason: 'g3 check', details: { statusReason: 'received SIGTERM' } });
+    // The run also switched the mode to dual-read once (compat/mode-policy.ts): its own event.
+    expect(events.filter((event) => event.action === 'mode.changed')).toHaveLength(1);
+    const runEvents = events.filter((event) => event.action.startsWith('run.'));
+    expect(runEvents.map((event) => event.action)).toEqual(['run.started', 'run.paused', 'run.resumed', 'run.completed']);
+    expect(runEvents[1]).toMatchObject({ user: 'ci', reason: 'g3 check', details: { statusReason: 'received SIGTERM' } });
   });
 
   it('after SIGKILL, refuses a resume while the lease lives, then resumes and completes exactly once', async () => {
@@ -113,7 +116,7 @@ describeEmulator('CLI run: pause on SIGTERM, resume after SIGKILL (G3)', () => {
     await expectDemoTradesMigratedOnce(db, seeded, [runId]);
     const run = await runs.get(tradesV2.id, runId);
     expect(run).toMatchObject({ status: 'completed', resumes: 1, lease: null });
-    const events = await new AuditLog(db, paths).forRun(runId);
+    const events = (await new AuditLog(db, paths).forRun(runId)).filter((event) => event.action.startsWith('run.'));
     expect(events.map((event) => event.action)).toEqual(['run.started', 'run.resumed', 'run.completed']);
     expect(events[1].details).toMatchObject({ previousStatus: 'running', takenOverFrom: { runId, holder: crashed.lease!.holder } });
   });

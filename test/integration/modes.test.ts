@@ -42,7 +42,7 @@ describeEmulator('migration modes: the mode document, its audit trail, the CLI a
   const alice = () => env.authenticatedContext('alice').firestore();
 
   it('reads normal when the mode document was never written', async () => {
-    expect(await getMode(db)).toEqual({ mode: 'normal', collections: [], migrationId: null, changedAt: null, changedBy: null, reason: null });
+    expect(await getMode(db)).toEqual({ mode: 'normal', collections: [], migrations: [], migrationId: null, runId: null, changedAt: null, changedBy: null, reason: null });
   });
 
   it('writes the mode document with the fields the rules read, and a mode.changed audit event', async () => {
@@ -65,8 +65,8 @@ describeEmulator('migration modes: the mode document, its audit trail, the CLI a
       reason: 'backfill window',
     });
     expect((document!.changedAt as Timestamp).toMillis()).toBeGreaterThanOrEqual(before.toMillis());
-    expect(await getMode(db)).toEqual({ ...document, migrationId: 'tradeya-trades-v2' });
-    expect(result.previous).toEqual({ mode: 'normal', collections: [], migrationId: null, changedAt: null, changedBy: null, reason: null });
+    expect(await getMode(db)).toEqual({ ...document, migrations: [], runId: null, migrationId: 'tradeya-trades-v2' });
+    expect(result.previous).toEqual({ mode: 'normal', collections: [], migrations: [], migrationId: null, runId: null, changedAt: null, changedBy: null, reason: null });
     expect(result.current).toEqual(await getMode(db));
 
     const events = await auditEvents();
@@ -78,7 +78,7 @@ describeEmulator('migration modes: the mode document, its audit trail, the CLI a
       user: 'ops-oncall',
       identity: 'emulator',
       reason: 'backfill window',
-      details: { from: { mode: 'normal', collections: [] }, to: { mode: 'maintenance', collections: ['trades', 'conversations'] } },
+      details: { from: { mode: 'normal', collections: [], migrations: [] }, to: { mode: 'maintenance', collections: ['trades', 'conversations'], migrations: [] } },
       at: expect.any(Timestamp),
       recordedAt: expect.any(Timestamp),
     });
@@ -170,7 +170,9 @@ describeEmulator('migration modes: the mode document, its audit trail, the CLI a
       expect(printed.current).toEqual({
         mode: 'maintenance',
         collections: ['trades'],
+        migrations: [],
         migrationId: 'tradeya-trades-v2',
+        runId: null,
         changedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         changedBy: 'ops-oncall',
         reason: 'backfill',
@@ -207,7 +209,7 @@ describeEmulator('migration modes: the mode document, its audit trail, the CLI a
 
       stdout = '';
       expect(await cli('mode', '--json')).toBe(0);
-      expect(JSON.parse(stdout)).toEqual({ mode: 'normal', collections: [], migrationId: null, changedAt: null, changedBy: null, reason: null });
+      expect(JSON.parse(stdout)).toEqual({ mode: 'normal', collections: [], migrations: [], migrationId: null, runId: null, changedAt: null, changedBy: null, reason: null });
     });
   });
 });

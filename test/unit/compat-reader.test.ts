@@ -240,4 +240,23 @@ describe('readInNewShape edge cases', () => {
     expect(read).toEqual({ shape: 'legacy', data: { n: 1, v: '2' } });
     expect(seen).toEqual([{ path: 'things/a1', id: 'a1' }]);
   });
+
+  it('a cleaned-up document (the contract step removed the legacy fields) reads as new; one missing only some is invalid-target', () => {
+    const migrated = readInNewShape(tradesV2, legacyTrade(), ctx);
+    expect(migrated.shape).toBe('legacy');
+    const v2: DocData = { ...migrated.data, schemaVersion: '2.0' };
+    const cleaned = Object.fromEntries(Object.entries(v2).filter(([field]) => !tradesV2.legacyFields!.includes(field)));
+    expect(Object.keys(cleaned)).not.toContain('creatorId');
+    expect(readInNewShape(tradesV2, { ...cleaned, firemigrateCleanup: '2.0' }, ctx)).toEqual({ shape: 'new', data: { ...cleaned, firemigrateCleanup: '2.0' } });
+
+    const { creatorId: _creator, ...half } = v2;
+    const read = readInNewShape(tradesV2, half, ctx);
+    expect(read.shape).toBe('invalid');
+    if (read.shape !== 'invalid') return;
+    expect(read.reason).toBe('invalid-target');
+    expect(read.issues).toEqual([{ path: 'creatorId', code: 'invalid_type' }]);
+
+    const { skillsWanted: _wanted, ...brokenClean } = cleaned;
+    expect(readInNewShape(tradesV2, brokenClean, ctx)).toMatchObject({ shape: 'invalid', reason: 'invalid-target' });
+  });
 });

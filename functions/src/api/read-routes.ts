@@ -8,6 +8,7 @@ import type { Migration } from '../definitions/types';
 import { requireRole, type IdTokenVerifier } from './auth';
 import { ApiError } from './errors';
 import type { HealthSnapshotReader } from './health-snapshots';
+import { modeView, readMode } from './mode-routes';
 import { dataVersion, percentOf, readMigrationState, runFigures, type RunProgress } from './migration-state';
 import { runView, type RunView } from './run-views';
 import { RUN_ID } from './schemas';
@@ -30,7 +31,7 @@ export function readRoutes(deps: ReadRoutesDeps): Router {
 
   router.get('/status', viewer, async (_request, response) => {
     const now = new Date();
-    const [state, health] = await Promise.all([readMigrationState(deps.db, deps.paths), deps.health.latest()]);
+    const [state, health, mode] = await Promise.all([readMigrationState(deps.db, deps.paths), deps.health.latest(), readMode(deps.db)]);
     const views = await Promise.all(
       state.inProgress.map(async ({ run, entry }) => ({ version: entry.version, ...runView(run, await runFigures(deps.db, deps.paths, run, now), now) })),
     );
@@ -42,6 +43,7 @@ export function readRoutes(deps: ReadRoutesDeps): Router {
       progress: overallProgress(views),
       health: health ? { status: health.status, score: health.score, checkedAt: health.checkedAt.toISOString() } : null,
       runs: views,
+      mode: modeView(mode),
       checkedAt: now.toISOString(),
     });
   });

@@ -20,7 +20,14 @@ export interface ModeDocument {
   mode: MigrationMode;
   /** Collection ids, as the app's rules pass them to `migrationAllowsWrite('<id>')`. */
   collections: string[];
+  /**
+   * dual-read only: the migrations the sync trigger applies to what clients write in these
+   * collections (compat/sync-trigger.ts). Absent or empty: the trigger writes nothing.
+   */
+  migrations?: string[];
   migrationId?: string;
+  /** The run whose start or end made this change (mode-policy.ts); absent for an operator's change. */
+  runId?: string;
   changedAt: Timestamp;
   changedBy: string;
   reason: string | null;
@@ -30,7 +37,10 @@ export interface ModeDocument {
 export interface ModeState {
   mode: MigrationMode;
   collections: string[];
+  /** The migrations the sync trigger applies (dual-read only). */
+  migrations: string[];
   migrationId: string | null;
+  runId: string | null;
   changedAt: Timestamp | null;
   changedBy: string | null;
   reason: string | null;
@@ -40,7 +50,10 @@ export interface ModeChange {
   mode: MigrationMode;
   /** Required (non-empty) for dual-read and maintenance; must be empty or absent for normal. */
   collections?: readonly string[];
+  /** dual-read only: the migrations the sync trigger applies (see ModeDocument.migrations). */
+  migrations?: readonly string[];
   migrationId?: string;
+  runId?: string;
   /** Who answers for the change (`--user`, or the OS user). */
   user: string;
   /** The caller's Google identity, recorded in the audit event beside `user`. */
@@ -61,12 +74,14 @@ export class ModeError extends Error {
   override readonly name = 'ModeError';
 }
 
-const NORMAL: ModeState = { mode: 'normal', collections: [], migrationId: null, changedAt: null, changedBy: null, reason: null };
+const NORMAL: ModeState = { mode: 'normal', collections: [], migrations: [], migrationId: null, runId: null, changedAt: null, changedBy: null, reason: null };
 
 const storedModeSchema = z.object({
   mode: z.enum(MIGRATION_MODES),
   collections: z.array(z.string()),
+  migrations: z.array(z.string()).optional(),
   migrationId: z.string().optional(),
+  runId: z.string().optional(),
   changedAt: z.instanceof(Timestamp).optional(),
   changedBy: z.string().optional(),
   reason: z.string().nullable().optional(),
@@ -89,7 +104,9 @@ function stateOf(data: unknown): ModeState {
   return {
     mode: stored.mode,
     collections: stored.collections,
+    migrations: stored.migrations ?? [],
     migrationId: stored.migrationId ?? null,
+    runId: stored.runId ?? null,
     changedAt: stored.changedAt ?? null,
     changedBy: stored.changedBy ?? null,
     reason: stored.reason ?? null,
@@ -118,10 +135,16 @@ function modeDocumentFor(change: ModeChange, changedAt: Timestamp): ModeDocument
   if (change.mode !== 'normal' && collections.length === 0) {
     throw new ModeError(`mode ${change.mode} needs the collections it applies to`);
   }
+  const migrations = [...new Set(change.migrations ?? [])];
+  if (change.mode !== 'dual-read' && migrations.length > 0) {
+    throw new ModeError(`the sync trigger runs in dual-read only; mode ${change.mode} takes no migrations (got ${migrations.join(', ')})`);
+  }
   const user = change.user.trim();
   if (!user) throw new ModeError('a mode change needs the user who answers for it');
   const document: ModeDocument = { mode: change.mode, collections, changedAt, changedBy: user, reason: change.reason?.trim() || null };
+  if (migrations.length > 0) document.migrations = migrations;
   if (change.migrationId) document.migrationId = change.migrationId;
+  if (change.runId) document.runId = change.runId;
   return document;
 }
 
@@ -131,8 +154,23 @@ function modeDocumentFor(change: ModeChange, changedAt: Timestamp): ModeDocument
  * the change and its audit event commit together or not at all.
  */
 export async function setMode(db: Firestore, change: ModeChange, paths: ControlPaths = new ControlPaths()): Promise<ModeChangeResult> {
-  const document = modeDocumentFor(change, Timestamp.now());
-  const current = stateOf(document);
+  // Checked before the transaction, so a bad change is refused without a read.
+  modeDocumentFor(change, Timestamp.now());
+  const result = await changeMode(db, () => change, paths);
+  return result!;
+}
+
+/**
+ * Read-decide-write in one transaction: `decide` gets the current mode (null when the document
+ * is malformed) and returns the change to make, or null to leave the mode as it is (then nothing
+ * is written and null is returned). The change and its `mode.changed` audit event commit together.
+ * `decide` may run more than once (transaction retries): it must only compute.
+ */
+export async function changeMode(
+  db: Firestore,
+  decide: (previous: ModeState | null) => ModeChange | null,
+  paths: ControlPaths = new ControlPaths(),
+): Promise<ModeChangeResult | null> {
   const ref = db.doc(MODE_DOCUMENT_PATH);
   const audit = new AuditLog(db, paths);
   return db.runTransaction(async (transaction) => {
@@ -145,17 +183,21 @@ export async function setMode(db: Firestore, change: ModeChange, paths: ControlP
       if (!(error instanceof ModeError)) throw error;
       previous = null;
     }
+    const change = decide(previous);
+    if (!change) return null;
+    const document = modeDocumentFor(change, Timestamp.now());
+    const current = stateOf(document);
     transaction.set(ref, document);
     const auditEventId = audit.appendIn(transaction, {
       action: 'mode.changed',
       migrationId: document.migrationId ?? null,
-      runId: null,
+      runId: document.runId ?? null,
       user: document.changedBy,
       identity: change.identity ?? 'unknown',
       reason: document.reason,
       details: {
-        from: previous ? { mode: previous.mode, collections: previous.collections } : 'malformed',
-        to: { mode: current.mode, collections: current.collections },
+        from: previous ? { mode: previous.mode, collections: previous.collections, migrations: previous.migrations } : 'malformed',
+        to: { mode: current.mode, collections: current.collections, migrations: current.migrations },
       },
     });
     return { previous, current, auditEventId };

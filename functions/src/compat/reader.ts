@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { classifyDocument, type FailureClass } from '../definitions/classify';
 import { cloneDocument, formatFieldPath, isPlainObject } from '../definitions/normalize';
 import type { DocData, Migration, TransformContext } from '../definitions/types';
+import { contractedSchema, lacksLegacyFields } from './contracted-shape';
 
 /**
  * How the stored document was found: `new` (the migration's target shape, as stored), `legacy`
@@ -25,7 +26,7 @@ export interface ReadIssue {
 }
 
 export type NewShapeRead =
-  /** `data` matches the migration's `to` schema. */
+  /** `data` matches the migration's `to` schema — or, once cleaned up, `to` without the legacy fields. */
   | { shape: 'new' | 'legacy'; data: DocData }
   | {
       shape: 'invalid';
@@ -75,6 +76,9 @@ export function readInNewShape(migration: Migration, input: SnapshotLike | DocDa
     case 'already-at-target': {
       const issues = schemaIssues(migration.to, doc);
       if (issues.length === 0) return { shape: 'new', data: cloneDocument(doc) };
+      // Cleaned up (the contract step removed the legacy fields): the new shape without them.
+      const contracted = contractedSchema(migration);
+      if (contracted && lacksLegacyFields(migration, doc) && schemaIssues(contracted, doc).length === 0) return { shape: 'new', data: cloneDocument(doc) };
       return invalid(doc, 'invalid-target', issues, `carries the version marker "${migration.marker.to}" but does not match the target schema`);
     }
     case 'migrate': {

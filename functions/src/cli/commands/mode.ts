@@ -2,7 +2,7 @@ import { userInfo } from 'node:os';
 import { Argument, InvalidArgumentError, type Command } from 'commander';
 import { getMode, MIGRATION_MODES, ModeError, setMode, type MigrationMode, type ModeChange, type ModeState } from '../../compat/modes';
 import { ControlPaths, MODE_DOCUMENT_PATH } from '../../control/paths';
-import type { MigrationTarget } from '../../definitions/types';
+import { targetCollectionId } from '../../compat/mode-policy';
 import { CliError, EXIT_FAILURE, EXIT_USAGE, loadCliRegistry, loadContextConfig, migrationById, resolveCaller, withFirestore, type GlobalOptions } from '../context';
 import { printJson, printLines } from '../output';
 
@@ -19,10 +19,6 @@ export function parseCollectionList(text: string): string[] {
   return names;
 }
 
-/** The collection id a migration's target writes (what the rules pass to migrationAllowsWrite). */
-export function targetCollectionId(target: MigrationTarget): string {
-  return 'collection' in target ? target.collection.split('/').pop()! : target.collectionGroup;
-}
 
 const EFFECT: Record<MigrationMode, string> = {
   normal: 'no migration affects clients',
@@ -38,6 +34,8 @@ export function modeJson(state: ModeState) {
 export function renderMode(state: ModeState): string[] {
   const lines = [`Mode: ${state.mode}${state.collections.length ? ` for ${state.collections.join(', ')}` : ''} — ${EFFECT[state.mode]}`];
   if (state.migrationId) lines.push(`  migration: ${state.migrationId}`);
+  if (state.mode === 'dual-read') lines.push(`  sync trigger: ${state.migrations.length ? `applies ${state.migrations.join(', ')}` : 'off (no migration named)'}`);
+  if (state.runId) lines.push(`  set by run: ${state.runId}`);
   if (state.changedAt) {
     lines.push(`  changed ${state.changedAt.toDate().toISOString()} by ${state.changedBy ?? 'unknown'}${state.reason ? `, reason: ${state.reason}` : ''}`);
   } else {
@@ -60,7 +58,7 @@ export function register(program: Command): void {
     .description(`Show the migration mode, or set it (${MIGRATION_MODES.join(' | ')}) for some collections; firestore.rules reads it from ${MODE_DOCUMENT_PATH}`)
     .addArgument(new Argument('[mode]', 'the mode to set; without it, the current mode is printed').choices(MIGRATION_MODES))
     .option('--collections <ids>', 'collection ids the mode applies to, comma-separated (dual-read and maintenance)', parseCollectionList)
-    .option('--migration <id>', 'the migration the mode is for (recorded); its target collection is the default of --collections')
+    .option('--migration <id>', 'the migration the mode is for (recorded; in dual-read the sync trigger applies it); its target collection is the default of --collections')
     .option('--reason <text>', 'why (recorded in the mode document and the audit trail)')
     .addHelpText(
       'after',
@@ -86,7 +84,9 @@ export function register(program: Command): void {
         const migration = migrationById(await loadCliRegistry(globals.migrations), flags.migration);
         if (!collections && mode !== 'normal') collections = [targetCollectionId(migration.target)];
       }
-      const change: ModeChange = { mode, collections, migrationId: flags.migration, user: globals.user?.trim() || osUser(), reason: flags.reason };
+      // In dual-read the named migration is also the one the sync trigger applies.
+      const migrations = mode === 'dual-read' && flags.migration ? [flags.migration] : undefined;
+      const change: ModeChange = { mode, collections, migrations, migrationId: flags.migration, user: globals.user?.trim() || osUser(), reason: flags.reason };
       const result = await withFirestore(globals, async (connection) => {
         const caller = await resolveCaller(globals.user, connection);
         try {

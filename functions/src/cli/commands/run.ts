@@ -4,6 +4,7 @@ import type { FiremigrateConfig } from '../../config';
 import { leaseSettings, newLeaseHolder } from '../../control/lease';
 import { ControlPaths } from '../../control/paths';
 import { countFailureRecords } from '../../control/progress';
+import { describeModeOutcome, modeForMigrateRun } from '../../compat/mode-policy';
 import { RegistryStore } from '../../control/registry-store';
 import { RunNotFoundError, RunStore, type RunDocument } from '../../control/runs';
 import type { MigrationRegistry } from '../../definitions/registry';
@@ -84,6 +85,8 @@ export interface ExecuteOptions {
   handleSignals: boolean;
   /** Global flags repeated in the printed resume command. */
   resumeArgs: readonly string[];
+  /** The mode change once the run has started (compat/mode-policy.ts); default: a migrate run's (dual-read). */
+  modePolicy?: typeof modeForMigrateRun;
 }
 
 export interface ExecuteResult {
@@ -140,6 +143,13 @@ export async function executeRun(connection: FirestoreConnection, options: Execu
       ? await resumeRun(ctx, options.resume, options.caller, { acceptDefinitionChange: options.acceptDefinitionChange })
       : await startRun(ctx, options.caller);
     if (stopSignal) session.stop(`received ${stopSignal}`);
+    try {
+      const policy = options.modePolicy ?? modeForMigrateRun;
+      logger.info(describeModeOutcome(await policy(connection.db, paths, { migration, runId: session.runId, user: options.caller.user, identity: options.caller.identity })));
+    } catch (error) {
+      // The run goes on: the mode is the operator's to set (`firemigrate mode`) when this fails.
+      logger.error(`could not set the migration mode for run ${session.runId}: ${(error as Error).message}`);
+    }
     const started = { type: 'started', runId: session.runId, migrationId: migration.id, resumed: session.resumed, partitions: session.partitions, total: session.progress().total };
     if (mode === 'json') process.stdout.write(`${JSON.stringify(started)}\n`);
     display = new ProgressDisplay(mode, { runId: session.runId, migrationId: migration.id }, logger);

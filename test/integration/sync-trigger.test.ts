@@ -1,0 +1,204 @@
+import { Timestamp, type DocumentSnapshot } from '@google-cloud/firestore';
+import { loadConfig } from '../../functions/src/config';
+import { modeForMigrateRun } from '../../functions/src/compat/mode-policy';
+import { setMode } from '../../functions/src/compat/modes';
+import { handleSyncWrite, syncPartition, syncRunId, SYNC_USER, type SyncContext } from '../../functions/src/compat/sync-trigger';
+import { ControlPaths, MODE_DOCUMENT_PATH } from '../../functions/src/control/paths';
+import type { RunDocument } from '../../functions/src/control/runs';
+import { createRegistry } from '../../functions/src/definitions/registry';
+import { batchMarkerId, failureId } from '../../functions/src/engine/batch-core';
+import { backupId, readBackup } from '../../functions/src/engine/before-image';
+import type { RunLog } from '../../functions/src/engine/runner';
+import { WireClient } from '../../functions/src/engine/wire/client';
+import { projectMigrations } from '../../functions/src/migrations';
+import { conversationsV2, tradesV2 } from '../../functions/src/migrations/tradeya';
+import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+
+const quiet: RunLog = { debug: () => undefined, info: () => undefined, warning: () => undefined, error: () => undefined };
+
+const CREATED = Timestamp.fromMillis(Date.UTC(2026, 10, 1, 9, 30));
+const legacyTrade = {
+  title: 'Guitar lessons for a logo',
+  status: 'open',
+  creatorId: 'alice',
+  participantId: null,
+  offeredSkills: ['guitar', { name: 'Web Design & UX', level: ' Expert' }],
+  requestedSkills: [{ id: 'logo', name: 'Logo design', category: 'design' }],
+  createdAt: CREATED,
+  appField: { keep: true },
+};
+const upgradedFields = {
+  skillsOffered: [
+    { id: 'guitar', name: 'guitar', level: 'intermediate' },
+    { id: 'web-design-ux', name: 'Web Design & UX', level: 'expert' },
+  ],
+  skillsWanted: [{ id: 'logo', name: 'Logo design', level: 'intermediate', category: 'design' }],
+  participants: { creator: 'alice', participant: null },
+  schemaVersion: '2.0',
+};
+
+describeEmulator('dual-read sync trigger: legacy writes brought to the new shape through the batch applier', () => {
+  const projectId = 'demo-sync-trigger';
+  const db = testFirestore(projectId);
+  const paths = new ControlPaths();
+  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_RETRY_DELAY: '5' });
+  const wire = WireClient.forFirestore(db);
+  const ctx: SyncContext = { db, wire, config, paths, registry: createRegistry(projectMigrations), log: quiet };
+  const caller = { user: 'ops', identity: 'emulator' };
+
+  beforeEach(() => resetProject(projectId));
+  afterAll(async () => {
+    await wire.close();
+    await db.terminate();
+  });
+
+  const read = (path: string) => db.doc(path).get();
+  const event = (id: string, after: DocumentSnapshot) => ({ id, document: after.ref.path, after });
+  /** Every document under the control collection and the mode document: what the trigger may have written. */
+  async function controlDocuments(): Promise<string[]> {
+    const found: string[] = [];
+    const walk = async (collections: FirebaseFirestore.CollectionReference[]) => {
+      for (const collection of collections) {
+        for (const ref of await collection.listDocuments()) {
+          if ((await ref.get()).exists) found.push(ref.path);
+          await walk(await ref.listCollections());
+        }
+      }
+    };
+    await walk([db.collection(paths.root), db.collection(MODE_DOCUMENT_PATH.split('/')[0])]);
+    return found.sort();
+  }
+  async function dualRead(): Promise<string> {
+    await modeForMigrateRun(db, paths, { migration: tradesV2, runId: 'run-main', ...caller });
+    const mode = (await read(MODE_DOCUMENT_PATH)).data()!;
+    return syncRunId({ changedAt: mode.changedAt as Timestamp });
+  }
+
+  it('upgrades a document a legacy client creates, with its before-image, in the sync run; the next event (its own write) writes nothing', async () => {
+    const runId = await dualRead();
+    await db.doc('trades/t1').set(legacyTrade);
+    const created = await read('trades/t1');
+
+    const outcome = await handleSyncWrite(ctx, event('event-1', created));
+    expect(outcome).toMatchObject({ action: 'applied', migrationId: tradesV2.id, runId, batch: { status: 'committed', migrated: 1, failed: 0 } });
+
+    const upgraded = await read('trades/t1');
+    const data = upgraded.data()!;
+    // Field by field: the legacy fields and the app's own field untouched, the v2 fields derived from them.
+    expect(Object.keys(data).sort()).toEqual([...Object.keys(legacyTrade), ...Object.keys(upgradedFields)].sort());
+    for (const [field, value] of Object.entries(legacyTrade)) expect([field, data[field]]).toEqual([field, value]);
+    for (const [field, value] of Object.entries(upgradedFields)) expect([field, data[field]]).toEqual([field, value]);
+
+    // The before-image: the new fields were absent, nothing else changed.
+    const [backup] = await wire.batchGet([`${paths.backups(tradesV2.id, runId)}/${backupId('trades/t1')}`]);
+    expect(backup.exists).toBe(true);
+    const record = readBackup(backup.exists ? backup.fields : {});
+    expect(record).toMatchObject({ path: 'trades/t1', migrationId: tradesV2.id, runId });
+    expect(record.image.mode).toBe('patch');
+    expect(record.image.values).toEqual({});
+    expect([...record.image.absent].sort()).toEqual(['participants', 'schemaVersion', 'skillsOffered', 'skillsWanted']);
+    expect(record.beforeUpdateTime).toEqual({ seconds: String(created.updateTime!.seconds), nanos: created.updateTime!.nanoseconds });
+
+    // The sync run: an executed migrate run, so the rollback engine covers its before-images.
+    const run = (await read(paths.run(tradesV2.id, runId))).data() as RunDocument & { sync: boolean };
+    expect(run).toMatchObject({ runId, migrationId: tradesV2.id, kind: 'migrate', mode: 'execute', status: 'completed', user: SYNC_USER, sync: true, checksum: tradesV2.checksum });
+    const marker = (await read(`${paths.batches(tradesV2.id, runId)}/${batchMarkerId(syncPartition('event-1'), 0)}`)).data();
+    expect(marker).toMatchObject({ migrated: 1, firstKey: 'trades/t1', lastKey: 'trades/t1' });
+
+    // The event the trigger's own write raises: already at the target version, nothing written.
+    const controlBefore = await controlDocuments();
+    const echo = await handleSyncWrite(ctx, event('event-2', upgraded));
+    expect(echo).toEqual({ action: 'already-at-target', migrationId: tradesV2.id });
+    expect((await read('trades/t1')).updateTime!.isEqual(upgraded.updateTime!)).toBe(true);
+    expect(await controlDocuments()).toEqual(controlBefore);
+  });
+
+  it('a redelivered event is a no-op: its batch marker exists', async () => {
+    const runId = await dualRead();
+    await db.doc('trades/t2').set(legacyTrade);
+    const created = await read('trades/t2');
+    await handleSyncWrite(ctx, event('event-r', created));
+    const afterFirst = await read('trades/t2');
+    const controlBefore = await controlDocuments();
+
+    const again = await handleSyncWrite(ctx, event('event-r', created));
+    expect(again).toMatchObject({ action: 'applied', runId, batch: { status: 'duplicate', migrated: 1 } });
+    expect((await read('trades/t2')).updateTime!.isEqual(afterFirst.updateTime!)).toBe(true);
+    expect(await controlDocuments()).toEqual(controlBefore);
+  });
+
+  it('an edit of an already-migrated document writes nothing', async () => {
+    await dualRead();
+    await db.doc('trades/t3').set({ ...legacyTrade, ...upgradedFields });
+    await db.doc('trades/t3').update({ title: 'Guitar lessons for two logos' });
+    const edited = await read('trades/t3');
+    const controlBefore = await controlDocuments();
+
+    expect(await handleSyncWrite(ctx, event('event-e', edited))).toEqual({ action: 'already-at-target', migrationId: tradesV2.id });
+    expect((await read('trades/t3')).updateTime!.isEqual(edited.updateTime!)).toBe(true);
+    expect(await controlDocuments()).toEqual(controlBefore);
+  });
+
+  it('does nothing in mode normal or maintenance, for a collection not listed, or for a migration the mode does not name', async () => {
+    await db.doc('trades/t4').set(legacyTrade);
+    await db.doc('conversations/c4').set({ participants: [{ id: 'alice' }, { userId: 'bob' }], createdAt: CREATED });
+    const trade = await read('trades/t4');
+    const conversation = await read('conversations/c4');
+
+    expect(await handleSyncWrite(ctx, event('n1', trade))).toEqual({ action: 'ignored', why: 'not-dual-read' });
+    await setMode(db, { mode: 'maintenance', collections: ['trades'], user: 'ops' });
+    expect(await handleSyncWrite(ctx, event('n2', trade))).toEqual({ action: 'ignored', why: 'not-dual-read' });
+    // dual-read for trades, sync on for the trades migration only.
+    await setMode(db, { mode: 'dual-read', collections: ['trades'], migrations: [tradesV2.id], user: 'ops' });
+    expect(await handleSyncWrite(ctx, event('n3', conversation))).toEqual({ action: 'ignored', why: 'collection-not-listed' });
+    // dual-read by hand without naming a migration: the trigger is off.
+    await setMode(db, { mode: 'dual-read', collections: ['trades', 'conversations'], migrations: [tradesV2.id], user: 'ops' });
+    expect(await handleSyncWrite(ctx, event('n4', conversation))).toEqual({ action: 'ignored', why: 'no-migration' });
+    await setMode(db, { mode: 'dual-read', collections: ['trades'], user: 'ops' });
+    expect(await handleSyncWrite(ctx, event('n5', trade))).toEqual({ action: 'ignored', why: 'no-migration' });
+
+    expect((await read('trades/t4')).updateTime!.isEqual(trade.updateTime!)).toBe(true);
+    expect((await read('conversations/c4')).updateTime!.isEqual(conversation.updateTime!)).toBe(true);
+    // Only the mode document and its audit events: no run, no marker, no before-image.
+    expect((await controlDocuments()).filter((path) => path.includes('/runs/'))).toEqual([]);
+    expect(conversationsV2.target).toEqual({ collection: 'conversations' });
+  });
+
+  it('ignores deletes, and records a document it cannot migrate as a failure of the sync run without touching it', async () => {
+    const runId = await dualRead();
+    await db.doc('trades/t5').set(legacyTrade);
+    const kept = await read('trades/t5');
+    await db.doc('trades/t5').delete();
+    expect(await handleSyncWrite(ctx, { id: 'd1', document: 'trades/t5', after: await read('trades/t5') })).toEqual({ action: 'ignored', why: 'deleted' });
+    expect(kept.exists).toBe(true);
+
+    const { creatorId: _creator, ...withoutCreator } = legacyTrade;
+    await db.doc('trades/bad').set(withoutCreator);
+    const bad = await read('trades/bad');
+    const outcome = await handleSyncWrite(ctx, event('f1', bad));
+    expect(outcome).toMatchObject({ action: 'applied', batch: { status: 'committed', migrated: 0, failed: 1 } });
+    expect((await read('trades/bad')).updateTime!.isEqual(bad.updateTime!)).toBe(true);
+    const failure = (await read(`${paths.failures(tradesV2.id, runId)}/${failureId('trades/bad')}`)).data();
+    expect(failure).toMatchObject({ path: 'trades/bad', errorClass: 'invalid-source', runId, attempts: 1 });
+    expect(failure!.message).toContain('creatorId');
+  });
+
+  it('stays out of the way of a rollback: while one holds the migration, and once it is rolled back', async () => {
+    await dualRead();
+    await db.doc('trades/r1').set(legacyTrade);
+    const restored = await read('trades/r1');
+    const entry = db.doc(paths.migration(tradesV2.id));
+    const lease = { holder: 'cli/rollback', expiresAt: Timestamp.fromMillis(Date.now() + 60_000) };
+    await db.doc(paths.run(tradesV2.id, 'rb-1')).set({ runId: 'rb-1', migrationId: tradesV2.id, kind: 'rollback', mode: 'execute', status: 'running' });
+    await entry.set({ id: tradesV2.id, status: 'running', activeRunId: 'rb-1', lease });
+    expect(await handleSyncWrite(ctx, event('rb-e1', restored))).toEqual({ action: 'ignored', why: 'rollback-running' });
+    await entry.set({ id: tradesV2.id, status: 'rolled_back', activeRunId: null, lease: null });
+    expect(await handleSyncWrite(ctx, event('rb-e2', restored))).toEqual({ action: 'ignored', why: 'rolled-back' });
+    expect((await read('trades/r1')).updateTime!.isEqual(restored.updateTime!)).toBe(true);
+
+    // A migrate run holding the lease does not stop the trigger.
+    await db.doc(paths.run(tradesV2.id, 'run-main')).set({ runId: 'run-main', migrationId: tradesV2.id, kind: 'migrate', mode: 'execute', status: 'running' });
+    await entry.set({ id: tradesV2.id, status: 'running', activeRunId: 'run-main', lease });
+    expect(await handleSyncWrite(ctx, event('rb-e3', restored))).toMatchObject({ action: 'applied', batch: { migrated: 1 } });
+  });
+});
