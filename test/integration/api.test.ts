@@ -437,6 +437,18 @@ describeEmulator('HTTP API (express app on the Firestore emulator)', () => {
       expect(refusedStale.body.message).toMatch(/started with definition checksum an-older-definition/);
       expect((await runs.get(trades.id, stale.runId)).status).toBe('paused');
       expect((await audit.forRun(stale.runId)).length).toBe(0);
+
+      const accepted = await request(app)
+        .post(`/api/migration/runs/${stale.runId}/resume`)
+        .set(bearer('admin-token'))
+        .send({ reason: 'transform fixed', acceptDefinitionChange: true })
+        .expect(202);
+      expect(accepted.body).toMatchObject({ runId: stale.runId, status: 'running', previousStatus: 'paused', resumes: 1 });
+      const resumed = await runs.get(trades.id, stale.runId);
+      expect(resumed.checksum).toBe(trades.checksum);
+      expect(resumed.definitionChanges).toEqual([
+        expect.objectContaining({ from: 'an-older-definition', to: trades.checksum, user: 'admin@example.com', reason: 'transform fixed' }),
+      ]);
     });
 
     it('answers 404 for an unknown run and for something that is no run id', async () => {
@@ -522,6 +534,7 @@ describeEmulator('HTTP API (express app on the Firestore emulator)', () => {
         progress: null,
         health: null,
         runs: [],
+        mode: { mode: 'normal', collections: [], migrations: [], migrationId: null, runId: null, changedAt: null, changedBy: null, reason: null },
         checkedAt: expect.any(String),
       });
       await startRun({ migrationId: trades.id });

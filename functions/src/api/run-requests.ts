@@ -10,7 +10,7 @@ import type { FiremigrateConfig } from '../config';
 import { AuditLog, type RunAuditAction } from '../control/audit';
 import type { ControlPaths } from '../control/paths';
 import { RegistryStore, type RegistryEntry } from '../control/registry-store';
-import { RunStore, assertTransition, newRunDocument, newRunId, type RunDocument, type RunStatus } from '../control/runs';
+import { RunStore, assertTransition, newRunDocument, newRunId, type RollbackPolicy, type RunDocument, type RunStatus } from '../control/runs';
 import { ChecksumMismatchError } from '../definitions/errors';
 import type { MigrationRegistry } from '../definitions/registry';
 import type { Migration } from '../definitions/types';
@@ -69,7 +69,7 @@ export class RunRequests {
    * planned — one active run per migration — and when the migration was applied with another
    * definition. Dry runs write nothing to the app's data and are never refused.
    */
-  async start(request: { migrationId: string; execute: boolean; reason: string | null; actor: Actor }): Promise<Dispatched> {
+  async start(request: { migrationId: string; execute: boolean; reason: string | null; actor: Actor; rollbackPolicy?: RollbackPolicy }): Promise<Dispatched> {
     const migration = this.deps.registry.get(request.migrationId);
     const mode = request.execute ? 'execute' : 'dry-run';
     const run = newRunDocument({
@@ -83,6 +83,7 @@ export class RunRequests {
       checksum: migration.checksum,
       config: this.deps.config,
       lease: null,
+      ...(request.rollbackPolicy ? { rollbackPolicy: request.rollbackPolicy } : {}),
     });
     await this.deps.db.runTransaction(async (tx) => {
       const entry = await this.entries.getIn(tx, migration.id);
@@ -117,10 +118,20 @@ export class RunRequests {
    * Moves a paused, emergency-stopped or failed executed run back to 'running' (its `resumes`
    * counter bumped) and enqueues the task that re-dispatches its unfinished partitions.
    */
-  async resume(runId: string, reason: string, actor: Actor): Promise<Dispatched & Transitioned> {
+  async resume(runId: string, reason: string, actor: Actor, options: { acceptDefinitionChange?: boolean } = {}): Promise<Dispatched & Transitioned> {
     const { before, after } = await this.act(runId, 'running', 'run.resumed', reason, actor, (current, entry) => {
-      this.assertResumable(current, entry);
-      return { resumes: current.resumes + 1, statusReason: null, finishedAt: null };
+      const deployed = this.assertResumable(current, entry, options);
+      const change =
+        deployed.checksum === current.checksum
+          ? {}
+          : {
+              checksum: deployed.checksum,
+              definitionChanges: [
+                ...(current.definitionChanges ?? []),
+                { from: current.checksum, to: deployed.checksum, user: actor.user, identity: actor.identity, reason, at: Timestamp.now() },
+              ],
+            };
+      return { resumes: current.resumes + 1, statusReason: null, finishedAt: null, ...change };
     });
     return { ...(await this.dispatch(after, after.resumes, actor, before.status)), previousStatus: before.status };
   }
@@ -174,16 +185,17 @@ export class RunRequests {
     }
   }
 
-  private assertResumable(run: RunDocument, entry: RegistryEntry | undefined): void {
+  /** Refuses what cannot be resumed; returns the deployed definition the resume will run. */
+  private assertResumable(run: RunDocument, entry: RegistryEntry | undefined, options: { acceptDefinitionChange?: boolean }): Migration {
     const refuse = (message: string, facts: Record<string, unknown> = {}) =>
       new ApiError(409, 'conflict', message, { runId: run.runId, currentStatus: run.status, ...facts });
     if (run.kind !== 'migrate' || run.mode !== 'execute') throw refuse(`run ${run.runId} is a ${run.kind} ${run.mode} run; only executed migrate runs can be resumed`);
     if (!this.deps.registry.has(run.migrationId)) throw refuse(`migration "${run.migrationId}" of run ${run.runId} is not deployed with these functions`);
     const deployed = this.deps.registry.get(run.migrationId);
-    if (deployed.checksum !== run.checksum) {
+    if (deployed.checksum !== run.checksum && !options.acceptDefinitionChange) {
       throw refuse(
         `run ${run.runId} was started with definition checksum ${run.checksum}, but the deployed "${run.migrationId}" has checksum ` +
-          `${deployed.checksum}: a run must finish with the definition it started with`,
+          `${deployed.checksum}: resume with "acceptDefinitionChange": true to run the deployed definition (both checksums are recorded)`,
       );
     }
     if (entry?.activeRunId && entry.activeRunId !== run.runId && entry.lease && entry.lease.expiresAt.toMillis() > Date.now()) {
@@ -191,6 +203,7 @@ export class RunRequests {
         activeRunId: entry.activeRunId,
       });
     }
+    return deployed;
   }
 
   /**

@@ -3,7 +3,7 @@ import { runFacts, type RunDocument } from '../control/runs';
 import { callerOf, requireRole, type IdTokenVerifier } from './auth';
 import { ApiError, BODY_LIMIT } from './errors';
 import { actorOf, type RunRequests } from './run-requests';
-import { parseBody, RUN_ID, runActionBody, startRunBody } from './schemas';
+import { parseBody, resumeRunBody, RUN_ID, runActionBody, startRunBody } from './schemas';
 import type { MigrationRegistry } from '../definitions/registry';
 
 export interface RunRoutesDeps {
@@ -26,7 +26,7 @@ export function runRoutes(deps: RunRoutesDeps): Router {
   router.post('/runs', admin, json, async (request, response) => {
     const body = parseBody(startBody, request.body);
     const actor = actorOf(callerOf(response), body.user);
-    const { run, taskId, enqueue } = await deps.requests.start({ migrationId: body.migrationId, execute: body.execute, reason: body.reason ?? null, actor });
+    const { run, taskId, enqueue } = await deps.requests.start({ migrationId: body.migrationId, execute: body.execute, reason: body.reason ?? null, actor, rollbackPolicy: body.rollbackPolicy });
     response.status(202).location(location(run.runId)).json({ ...summary(run), taskId, enqueue, location: location(run.runId) });
   });
 
@@ -37,8 +37,9 @@ export function runRoutes(deps: RunRoutesDeps): Router {
   });
 
   router.post('/runs/:id/resume', admin, json, async (request, response) => {
-    const { runId, reason, actor } = actionOf(request.params.id, request.body, response);
-    const { run, previousStatus, taskId, enqueue } = await deps.requests.resume(runId, reason, actor);
+    const { runId, reason, actor } = actionOf(request.params.id, request.body, response, resumeRunBody);
+    const acceptDefinitionChange = parseBody(resumeRunBody, request.body).acceptDefinitionChange ?? false;
+    const { run, previousStatus, taskId, enqueue } = await deps.requests.resume(runId, reason, actor, { acceptDefinitionChange });
     response.status(202).location(location(run.runId)).json({ ...summary(run), previousStatus, taskId, enqueue, location: location(run.runId) });
   });
 
@@ -51,10 +52,10 @@ export function runRoutes(deps: RunRoutesDeps): Router {
   return router;
 }
 
-function actionOf(id: unknown, body: unknown, response: Response) {
+function actionOf(id: unknown, body: unknown, response: Response, schema: typeof runActionBody | typeof resumeRunBody = runActionBody) {
   const runId = String(id);
   if (!RUN_ID.test(runId)) throw new ApiError(404, 'not-found', `"${runId}" is not a run id`, { runId });
-  const parsed = parseBody(runActionBody, body);
+  const parsed = parseBody(schema, body);
   return { runId, reason: parsed.reason, actor: actorOf(callerOf(response), parsed.user) };
 }
 
