@@ -98,6 +98,7 @@ function statusView(throttle: RunStatusView['throttle']): RunStatusView {
     resumes: 1,
     timings: { createdAt: '2026-11-29T11:50:00.000Z', startedAt: '2026-11-29T11:50:01.000Z', finishedAt: null, updatedAt: '2026-11-29T11:59:00.000Z', elapsedSeconds: 540 },
     resumeCommand: null,
+    rollback: null,
   };
 }
 
@@ -133,6 +134,26 @@ describe('status output', () => {
   it('says when nothing held batches back, and leaves the line out before the first checkpoint', () => {
     expect(throttleText({ ...throttled, throttled: false, reason: null, rampEnabled: false, ramp: [] })).toMatch(/^throttle at [^:]+:\d\d:\d\d\.\d+Z: not throttled; pool 10\/10 RPCs; RSS 130\/512 MB; ramp off \(emulator\); /);
     expect(renderRunDetail(statusView(null)).some((line) => line.includes('throttle'))).toBe(false);
+  });
+});
+
+describe('status of a rollback run', () => {
+  it('shows the strategy, the source runs and the restore totals instead of migrate progress', () => {
+    const view: RunStatusView = {
+      ...statusView(null),
+      kind: 'rollback',
+      rollback: {
+        strategy: 'restore',
+        force: false,
+        sourceRuns: ['run-2', 'run-1'],
+        totals: { restored: 1850, alreadyRestored: 7, conflicts: 3, forced: 0, missingDocuments: 1, missingBackups: 0, failed: 0, batches: 38 },
+        validationOk: true,
+      },
+    };
+    const lines = renderRunDetail(view);
+    expect(lines).toContain('  rollback: restore of runs run-2, run-1; validation passed');
+    expect(lines).toContain('  restored 1,850, already restored 7, conflicts 3, missing documents 1, missing before-images 0, failed 0; batches 38');
+    expect(lines.some((line) => line.startsWith('  progress:') || line.startsWith('  batches:'))).toBe(false);
   });
 });
 

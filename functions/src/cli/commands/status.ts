@@ -5,10 +5,15 @@ import { ControlPaths } from '../../control/paths';
 import { countFailureRecords, processedOf, type MarkerTotals } from '../../control/progress';
 import { RunNotFoundError, RunStore, RESUMABLE_STATUSES, runFacts, type RunDocument, type RunSweepSummary, type RunThrottleSummary } from '../../control/runs';
 import { totalsByPhase } from '../../engine/final-sweep';
+import { sumRollbackMarkers, type RollbackRunDocument } from '../../rollback/rollback-run';
+import type { RollbackTotals } from '../../rollback/types';
 import { resumeCommand } from '../../engine/shutdown';
 import type { ValidationReport } from '../../engine/validation';
+import { getMode, ModeError } from '../../compat/modes';
 import { CliError, EXIT_FAILURE, loadContextConfig, withFirestore, type GlobalOptions } from '../context';
 import { formatCount, formatDuration, formatPercent, printJson, printLines, renderTable } from '../output';
+import { modeJson, renderMode } from './mode';
+import { rollbackResumeCommand } from './rollback';
 
 interface StatusFlags {
   migration?: string;
@@ -43,22 +48,26 @@ export interface RunStatusView {
   resumes: number;
   timings: { createdAt: string; startedAt: string | null; finishedAt: string | null; updatedAt: string; elapsedSeconds: number | null };
   resumeCommand: string | null;
+  /** A rollback run's strategy, its source runs and its totals summed from its batch markers. */
+  rollback: { strategy: string; force: boolean; sourceRuns: string[]; totals: RollbackTotals; validationOk: boolean | null } | null;
 }
 
 const iso = (time: Timestamp | null): string | null => (time ? time.toDate().toISOString() : null);
 
 /** A run as `status` shows it (`withPartitions`: count its partitions by status, for the detail view). */
 export async function viewOf(db: Firestore, paths: ControlPaths, run: RunDocument, withPartitions: boolean): Promise<RunStatusView> {
-  const [byPhase, failureRecords, partitions] = await Promise.all([
+  const rollbackFields = run.kind === 'rollback' ? (run as RollbackRunDocument).rollback : undefined;
+  const [byPhase, failureRecords, partitions, rollbackTotals] = await Promise.all([
     totalsByPhase(db, paths, run.migrationId, run.runId),
     countFailureRecords(db, paths, run.migrationId, run.runId),
     withPartitions ? new PartitionStore(db, paths).list(run.migrationId, run.runId) : Promise.resolve(null),
+    rollbackFields ? sumRollbackMarkers({ db, paths }, run.migrationId, run.runId) : Promise.resolve(null),
   ]);
   const now = Date.now();
   const end = run.finishedAt?.toMillis() ?? (run.status === 'running' ? now : run.updatedAt.toMillis());
   const live = run.lease ? run.lease.expiresAt.toMillis() > now : false;
   // A `running` run without a live lease has lost its process: resumable like a paused one.
-  const resumable = RESUMABLE_STATUSES.includes(run.status) && run.kind === 'migrate' && run.mode === 'execute' && !(run.status === 'running' && live);
+  const resumable = RESUMABLE_STATUSES.includes(run.status) && run.mode === 'execute' && !(run.status === 'running' && live);
   let byStatus: Record<PartitionStatus, number> | undefined;
   if (partitions) {
     byStatus = { pending: 0, running: 0, exhausted: 0 };
@@ -83,7 +92,11 @@ export async function viewOf(db: Firestore, paths: ControlPaths, run: RunDocumen
       updatedAt: iso(run.updatedAt)!,
       elapsedSeconds: run.startedAt ? Math.max(0, (end - run.startedAt.toMillis()) / 1000) : null,
     },
-    resumeCommand: resumable ? resumeCommand(run.migrationId, run.runId) : null,
+    resumeCommand: !resumable ? null : rollbackFields ? rollbackResumeCommand(run.runId, []) : resumeCommand(run.migrationId, run.runId),
+    rollback:
+      rollbackFields && rollbackTotals
+        ? { strategy: rollbackFields.strategy, force: rollbackFields.force, sourceRuns: rollbackFields.sourceRuns, totals: rollbackTotals, validationOk: rollbackFields.validation?.ok ?? null }
+        : null,
   };
 }
 
@@ -122,15 +135,28 @@ export function reportText(report: ValidationReport): string {
   );
 }
 
+function rollbackLines(rollback: NonNullable<RunStatusView['rollback']>): string[] {
+  const t = rollback.totals;
+  const validation = rollback.validationOk === null ? 'not validated yet' : rollback.validationOk ? 'validation passed' : 'validation FAILED';
+  return [
+    `  rollback: ${rollback.strategy}${rollback.force ? ' (force)' : ''} of runs ${rollback.sourceRuns.join(', ')}; ${validation}`,
+    `  restored ${formatCount(t.restored)}, already restored ${formatCount(t.alreadyRestored)}, conflicts ${formatCount(t.conflicts)}` +
+      `${t.forced ? ` (${formatCount(t.forced)} forced)` : ''}, missing documents ${formatCount(t.missingDocuments)}, missing before-images ${formatCount(t.missingBackups)}, ` +
+      `failed ${formatCount(t.failed)}; batches ${formatCount(t.batches)}`,
+  ];
+}
+
 export function renderRunDetail(view: RunStatusView): string[] {
   const { progress, timings } = view;
   const lines = [
     `Run ${view.runId} — ${view.migrationId} (${view.kind}, ${view.mode}): ${view.status.toUpperCase()}${view.statusReason ? ` — ${view.statusReason}` : ''}`,
     `  by ${view.user} (identity ${view.identity})${view.reason ? `, reason: ${view.reason}` : ''}; checksum ${view.checksum.slice(0, 12)}…`,
-    `  progress: ${progressText(view)} documents — migrated ${formatCount(progress.migrated)}, already at target ${formatCount(progress.alreadyMigrated)}, ` +
-      `skipped ${formatCount(progress.skipped)}, failed ${formatCount(progress.failed)}`,
-    `  batches: ${formatCount(progress.batches)}${progress.meanLatencyMs === null ? '' : `, mean batch latency ${Math.round(progress.meanLatencyMs)} ms`}; ` +
-      `failure records: ${formatCount(view.failureRecords)}`,
+    ...(view.rollback ? rollbackLines(view.rollback) : [
+      `  progress: ${progressText(view)} documents — migrated ${formatCount(progress.migrated)}, already at target ${formatCount(progress.alreadyMigrated)}, ` +
+        `skipped ${formatCount(progress.skipped)}, failed ${formatCount(progress.failed)}`,
+      `  batches: ${formatCount(progress.batches)}${progress.meanLatencyMs === null ? '' : `, mean batch latency ${Math.round(progress.meanLatencyMs)} ms`}; ` +
+        `failure records: ${formatCount(view.failureRecords)}`,
+    ]),
   ];
   const sweep = view.sweep;
   if (sweep.latest || sweep.markers.batches > 0) {
@@ -175,8 +201,8 @@ export function renderRunTable(views: readonly RunStatusView[]): string[] {
       view.migrationId,
       `${view.kind}/${view.mode}`,
       view.status,
-      progressText(view),
-      formatCount(view.progress.migrated + view.sweep.markers.migrated),
+      view.rollback ? `${formatCount(view.rollback.totals.restored)} restored` : progressText(view),
+      formatCount(view.rollback ? view.rollback.totals.restored : view.progress.migrated + view.sweep.markers.migrated),
       formatCount(view.failureRecords),
       view.lease ? (view.lease.live ? 'live' : 'expired') : '-',
       view.timings.startedAt ?? '-',
@@ -219,9 +245,12 @@ export function register(program: Command): void {
           return;
         }
         const list = flags.migration ? await runs.list(flags.migration, flags.limit) : await runs.listAll(flags.limit);
-        const views = await Promise.all(list.map((run) => viewOf(db, paths, run, false)));
-        if (globals.json) printJson({ runs: views });
-        else printLines(renderRunTable(views));
+        // A malformed mode document is reported, not fatal: the runs are what `status` is for.
+        const mode = getMode(db).catch((error: Error) => (error instanceof ModeError ? error : Promise.reject(error)));
+        const [views, state] = await Promise.all([Promise.all(list.map((run) => viewOf(db, paths, run, false))), mode]);
+        const modeLines = state instanceof ModeError ? [`Mode: unreadable — ${state.message}`] : renderMode(state);
+        if (globals.json) printJson({ runs: views, mode: state instanceof ModeError ? { error: state.message } : modeJson(state) });
+        else printLines([...renderRunTable(views), '', ...modeLines]);
       });
     });
 }
