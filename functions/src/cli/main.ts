@@ -4,12 +4,16 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config';
 import { UnknownMigrationError } from '../definitions/errors';
+import * as cleanup from './commands/cleanup';
+import * as backup from './commands/backup';
 import * as control from './commands/control';
 import * as grant from './commands/grant';
 import * as list from './commands/list';
 import * as mode from './commands/mode';
+import * as monitor from './commands/monitor';
 import * as plan from './commands/plan';
 import * as report from './commands/report';
+import * as rollback from './commands/rollback';
 import * as rules from './commands/rules';
 import * as run from './commands/run';
 import * as seedDemo from './commands/seed-demo';
@@ -21,7 +25,7 @@ import { applyEnvironment, CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Glo
  * The commands, one module each (functions/src/cli/commands/<name>.ts exporting `register`).
  * Add new command modules to this list.
  */
-const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [list, seedDemo, plan, validate, run, control, report, status, mode, rules, grant];
+const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [list, seedDemo, plan, validate, run, control, report, status, mode, rules, grant, monitor, cleanup, rollback, backup];
 
 function packageVersion(): string {
   // functions/src/cli and functions/lib/cli are both three levels below the package root.
