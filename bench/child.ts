@@ -1,9 +1,10 @@
 /**
- * Entry of the bench's child processes (forked by main.ts): one contender run, or the app writer.
- * One process per contender, so each peak RSS is that contender's alone.
+ * Entry of the bench's child processes (forked by main.ts): one contender run, one rollback of the
+ * engine's run, or the app writer. One process per contender, so each peak RSS is that contender's alone.
  */
 import { startAppWriter } from './app-writer';
 import { runContender } from './contender';
+import { runRollback } from './contender-rollback';
 import type { ChildMessage, ParentMessage } from './protocol';
 
 function send(message: ChildMessage): Promise<void> {
@@ -28,6 +29,12 @@ process.once('message', (message: ParentMessage) => {
   if (job.kind === 'contender') {
     runContender(job)
       .then((result) => send({ type: 'result', result }))
+      .then(() => process.exit(0), fail);
+    return;
+  }
+  if (job.kind === 'rollback') {
+    runRollback(job)
+      .then((result) => send({ type: 'rollback-result', result }))
       .then(() => process.exit(0), fail);
     return;
   }

@@ -112,8 +112,10 @@ export async function runEngine(projectId: string, migration: Migration): Promis
       commit,
     };
     return {
+      // Every document passes through the partitions once; the final sweep re-examines some of them.
       processed: totals.migrated + totals.skipped + totals.alreadyMigrated + totals.failed,
-      migrated: totals.migrated,
+      // Documents the partitions left (e.g. precondition-exhausted under the app writer) may be migrated by the sweep.
+      migrated: totals.migrated + (outcome.sweep?.migrated ?? 0),
       elapsedMs,
       batchLatenciesMs: batches.map((batch) => batch.latencyMs),
       engine,

@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: the engine against the best hand-written loop and a fireway-style script, side
  * by side on ONE Firestore emulator this process owns, each contender run in a child process of
- * its own (so its peak RSS is its own), quiet and with an app writer in another child; then the
- * engine's peak RSS at two collection sizes. A benchmark, never a test: nothing here asserts a
+ * its own (so its peak RSS is its own), quiet and with an app writer in another child; each round's
+ * engine run is then rolled back in a child of its own and timed; then the engine's peak RSS at
+ * two collection sizes. A benchmark, never a test: nothing here asserts a
  * timing; it reports figures against DESIGN.md's bars.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -15,8 +16,8 @@ import { BENCH_COLLECTION, hotTradePaths, seedTrades, type SeededTrades, type Se
 import { childProcessNamed, load1, machineInfo, processCpuMs } from './measure';
 import { HOT_EDIT_PERIOD_S, parseBenchOptions, UsageError, USAGE, type BenchOptions } from './options';
 import type { ChildMessage, ContenderName, ContenderResult, Job, ParentMessage, Scenario, WriterResult } from './protocol';
-import { evaluateBars, renderMarkdown, summarize, type BenchReport, type RunRecord } from './report';
-import { verificationPassed, verifyMigration } from './verify';
+import { evaluateBars, renderMarkdown, summarize, summarizeRollbacks, type BenchReport, type RollbackRecord, type RunRecord } from './report';
+import { rollbackPassed, verificationPassed, verifyMigration, verifyRollback } from './verify';
 
 const PROJECT_ID = 'demo-firemigrate-bench';
 const CHILD_SCRIPT = join(__dirname, 'child.js');
@@ -155,6 +156,7 @@ class Bench {
       load1Before,
       load1After,
       writer: written ? { ratePerSecond, writes: written.writes, errors: written.errors, elapsedMs: written.elapsedMs, hotDocuments } : null,
+      rollback: null,
     };
     const rate = Math.round((result.processed * 1000) / result.elapsedMs);
     const extra = result.engine ? `, precondition retries ${result.engine.preconditionRetries}` : '';
@@ -162,6 +164,34 @@ class Bench {
       `  ${contender}: ${result.processed} docs in ${(result.elapsedMs / 1000).toFixed(1)} s = ${rate} docs/s, peak RSS ${result.peakRssMb.toFixed(0)} MB${extra}; ` +
         `at target ${verification.atTarget}/${verification.expectedAtTarget} (${result.migrated} migrated), stale ${verification.stale}, changed after ${verification.changedAfter}` +
         (written ? `; app writes ${written.writes} (${written.errors} errors)` : '') +
+        (record.verified ? '' : ' — VERIFICATION FAILED'),
+    );
+    // The rounds' engine runs only: the warm-up and memory runs (round 0) are not rolled back.
+    if (contender === 'engine' && run > 0 && this.options.rollback) record.rollback = await this.rollBack(seeded);
+    return record;
+  }
+
+  /** Rolls the engine's (verified) run back in a child of its own, the app writer stopped, and checks the trades. */
+  private async rollBack(seeded: SeededTrades): Promise<RollbackRecord> {
+    const load1Before = load1();
+    const cpuBefore = this.javaPid === null ? null : processCpuMs(this.javaPid);
+    const child = new BenchChild({ kind: 'rollback', projectId: PROJECT_ID, collection: BENCH_COLLECTION }, this.env, this.live);
+    const { result } = await child.next('rollback-result');
+    const cpuAfter = this.javaPid === null ? null : processCpuMs(this.javaPid);
+    const verification = await verifyRollback(this.db, BENCH_COLLECTION, BENCH_MIGRATION, seeded.alreadyV2, result.totals?.conflicts ?? 0);
+    const record: RollbackRecord = {
+      result,
+      verification,
+      verified: rollbackPassed(result.status, verification),
+      emulatorCpuMs: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore,
+      load1Before,
+    };
+    const restored = result.totals?.restored ?? 0;
+    progress(
+      `  rollback (${result.strategy}): ${result.status}, ${restored} docs restored in ${(result.elapsedMs / 1000).toFixed(1)} s = ${Math.round((restored * 1000) / result.elapsedMs)} docs/s, ` +
+        `first batch after ${result.firstBatchMs === null ? '–' : `${Math.round(result.firstBatchMs)} ms`}, peak RSS ${result.peakRssMb.toFixed(0)} MB; ` +
+        `at target ${verification.atTarget}/${verification.expectedAtTarget} (conflicts ${verification.conflicts})` +
+        (result.statusReason ? ` — ${result.statusReason}` : '') +
         (record.verified ? '' : ' — VERIFICATION FAILED'),
     );
     return record;
@@ -191,9 +221,12 @@ class Measurements {
   report(interrupted: NodeJS.Signals | null): BenchReport {
     const { options, runs, memory } = this;
     const summaries: BenchReport['summaries'] = {};
+    const rollbacks: BenchReport['rollbacks'] = {};
     for (const scenario of options.scenarios) {
       const mine = runs.filter((record) => record.scenario === scenario);
       if (mine.length > 0) summaries[scenario] = summarize(mine, options.contenders);
+      const rollback = summarizeRollbacks(mine);
+      if (rollback) rollbacks[scenario] = rollback;
     }
     return {
       startedAt: this.startedAt,
@@ -208,7 +241,8 @@ class Measurements {
       runs,
       memory,
       summaries,
-      bars: evaluateBars(summaries, memory),
+      rollbacks,
+      bars: evaluateBars(summaries, memory, rollbacks),
     };
   }
 }

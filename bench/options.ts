@@ -16,6 +16,8 @@ export interface BenchOptions {
   seed: number;
   /** One unmeasured round on a small collection first, so the emulator's JIT is warm for every contender. */
   warmup: boolean;
+  /** After each round's verified engine run, roll it back in a child of its own and measure that. */
+  rollback: boolean;
   resultsDir: string;
 }
 
@@ -37,7 +39,8 @@ export const USAGE = `npm run bench -- [options]
 
 Benchmarks the engine (a real \`run --execute\` through the runner) against the best hand-written
 loop and a fireway-style script, side by side on one Firestore emulator, quiet and with an app
-writer; then the engine's peak RSS at two collection sizes. Prints a markdown table to stdout and
+writer; rolls each round's engine run back (\`rollback --execute\`) and times that; then the
+engine's peak RSS at two collection sizes. Prints a markdown table to stdout and
 writes bench/results/<time>.json.
 
   --docs <n>            trades per contender run (default ${DEFAULT_DOCS})
@@ -49,10 +52,12 @@ writes bench/results/<time>.json.
                         (default: each hot trade edited every ${HOT_EDIT_PERIOD_S} s, ~230/s at 100k trades)
   --seed <n>            demo data seed (default ${DEFAULT_SEED})
   --no-warmup           skip the unmeasured warm-up round
+  --no-rollback         skip the rollback of each round's engine run (restore from before-images)
   --quick               smoke check: --docs ${QUICK.docs} --runs ${QUICK.runs} --memory ${QUICK.memorySizes.join(',')} (explicit flags win)
   --help
 
-The engine reads its configuration from the environment like the CLI (MIGRATION_BATCH_SIZE, ...).`;
+The engine and its rollback read their configuration from the environment like the CLI
+(MIGRATION_BATCH_SIZE, ROLLBACK_BATCH_SIZE, ROLLBACK_TIMEOUT, ...).`;
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -96,6 +101,7 @@ export function parseBenchOptions(argv: string[], resultsDir: string): BenchOpti
         'writer-rate': { type: 'string' },
         seed: { type: 'string' },
         'no-warmup': { type: 'boolean' },
+        'no-rollback': { type: 'boolean' },
         quick: { type: 'boolean' },
         help: { type: 'boolean' },
       },
@@ -121,6 +127,7 @@ export function parseBenchOptions(argv: string[], resultsDir: string): BenchOpti
     writerRate: values['writer-rate'] === undefined ? null : positiveInteger('--writer-rate', values['writer-rate'], 0, 100_000),
     seed,
     warmup: values['no-warmup'] !== true,
+    rollback: values['no-rollback'] !== true,
     resultsDir,
   };
 }

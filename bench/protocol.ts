@@ -1,4 +1,5 @@
 /** What the bench's parent and its child processes say to each other (over the fork IPC channel). */
+import type { RollbackTotals } from '../functions/src/rollback/types';
 
 export const CONTENDERS = ['engine', 'hand-loop', 'fireway'] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
@@ -26,7 +27,12 @@ export interface WriterJob extends DataLocation {
   ratePerSecond: number;
 }
 
-export type Job = ContenderJob | WriterJob;
+/** Undo the engine's run of the bench migration (after it was verified), as `firemigrate rollback --execute` does. */
+export interface RollbackJob extends DataLocation {
+  kind: 'rollback';
+}
+
+export type Job = ContenderJob | WriterJob | RollbackJob;
 
 /** Latency figures of one run's batches (a contender's unit of commit). */
 export interface LatencySummary {
@@ -80,6 +86,27 @@ export interface ContenderResult {
   engine?: EngineDetails;
 }
 
+export interface RollbackResult {
+  runId: string;
+  strategy: string;
+  status: string;
+  statusReason: string | null;
+  totals: RollbackTotals | null;
+  /** From the startRollback call (the operator's confirmed request) to the outcome, validation included. */
+  elapsedMs: number;
+  /** From the startRollback call to the first committed restore batch; null when none committed. */
+  firstBatchMs: number | null;
+  /** The rollback's own post-rollback validation (sample of ROLLBACK_VALIDATION_SAMPLE). */
+  validation: { sampled: number; equal: number; ok: boolean } | null;
+  peakRssMb: number;
+  startRssMb: number;
+  hwmRssMb: number | null;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  /** The settings that shape a rollback's throughput. */
+  settings: { batchSize: number; concurrentBatches: number; timeoutMs: number };
+}
+
 export interface WriterResult {
   writes: number;
   errors: number;
@@ -92,6 +119,7 @@ export type ChildMessage =
   | { type: 'ready' }
   | { type: 'result'; result: ContenderResult }
   | { type: 'writer-result'; result: WriterResult }
+  | { type: 'rollback-result'; result: RollbackResult }
   | { type: 'error'; message: string };
 
 export type ParentMessage = { type: 'job'; job: Job } | { type: 'stop' };

@@ -1,8 +1,8 @@
 import type { SeededTrades } from './dataset';
 import { median, type MachineInfo } from './measure';
 import type { BenchOptions } from './options';
-import type { ContenderName, ContenderResult, EngineDetails, Scenario } from './protocol';
-import type { Verification } from './verify';
+import type { ContenderName, ContenderResult, EngineDetails, RollbackResult, Scenario } from './protocol';
+import type { RollbackVerification, Verification } from './verify';
 
 /** The performance bars of DESIGN.md ("Performance bars"). */
 export const BARS = {
@@ -14,7 +14,15 @@ export const BARS = {
   memoryShareOfFireway: 0.6,
   /** Engine peak RSS at the large size minus at the small size, at most (MB). */
   memoryGrowthMb: 64,
+  /** Rollback docs/s ÷ the migration's docs/s in the same round, at least (issue #6). */
+  rollbackVsMigration: 0.8,
+  /** Seed targets of the rollback, for ROLLBACK_TARGET_DOCS documents: confirmed request → first restored batch … */
+  rollbackStartMs: 30_000,
+  /** … and → the outcome. */
+  rollbackCompleteMs: 300_000,
 };
+/** The seed targets' collection size: below it they are reported, not judged. */
+export const ROLLBACK_TARGET_DOCS = 100_000;
 
 export interface WriterStats {
   ratePerSecond: number;
@@ -37,6 +45,34 @@ export interface RunRecord {
   load1Before: number;
   load1After: number;
   writer: WriterStats | null;
+  /** The rollback of this run (the rounds' engine runs only; null when not rolled back). */
+  rollback: RollbackRecord | null;
+}
+
+export interface RollbackRecord {
+  result: RollbackResult;
+  verification: RollbackVerification;
+  verified: boolean;
+  /** CPU time the emulator (java) spent during the rollback, ms. */
+  emulatorCpuMs: number | null;
+  load1Before: number;
+}
+
+/** The rollbacks of one scenario's engine runs (medians). */
+export interface RollbackSummary {
+  runs: number;
+  restored: number;
+  /** Documents restored per second, from the confirmed request to the outcome. */
+  docsPerSecond: number;
+  firstBatchMs: number;
+  elapsedMs: number;
+  peakRssMb: number;
+  /** Per round: the rollback's docs/s ÷ the engine's migration docs/s of that round; the median. */
+  vsMigration: number;
+  clientCpuMsPer1k: number;
+  emulatorCpuMsPer1k: number | null;
+  conflicts: number;
+  verifiedRuns: number;
 }
 
 export interface ContenderSummary {
@@ -64,7 +100,8 @@ export interface ContenderSummary {
 export interface BarResult {
   bar: string;
   figure: string;
-  pass: boolean;
+  /** null: not judged (a seed target for a collection size this bench did not run). */
+  pass: boolean | null;
 }
 
 export interface BenchReport {
@@ -82,6 +119,8 @@ export interface BenchReport {
   runs: RunRecord[];
   memory: RunRecord[];
   summaries: Record<string, ContenderSummary[]>;
+  /** Per scenario, when its engine runs were rolled back. */
+  rollbacks: Record<string, RollbackSummary>;
   bars: BarResult[];
 }
 
@@ -128,7 +167,56 @@ export function summarize(records: RunRecord[], contenders: readonly ContenderNa
   }));
 }
 
-export function evaluateBars(summaries: Record<string, ContenderSummary[]>, memory: RunRecord[]): BarResult[] {
+const restored = (rollback: RollbackRecord) => rollback.result.totals?.restored ?? 0;
+const rollbackDocsPerSecond = (rollback: RollbackRecord) => (restored(rollback) * 1000) / rollback.result.elapsedMs;
+
+/** The scenario's engine runs that were rolled back, summarized; null when none was. */
+export function summarizeRollbacks(records: RunRecord[]): RollbackSummary | null {
+  const rounds = records.filter((record): record is RunRecord & { rollback: RollbackRecord } => record.rollback !== null);
+  if (rounds.length === 0) return null;
+  const rollbacks = rounds.map((record) => record.rollback);
+  const perDoc = (ms: number, rollback: RollbackRecord) => (ms * 1000) / Math.max(1, restored(rollback));
+  const emulator = rollbacks.filter((rollback) => rollback.emulatorCpuMs !== null);
+  return {
+    runs: rollbacks.length,
+    restored: median(rollbacks.map(restored)),
+    docsPerSecond: median(rollbacks.map(rollbackDocsPerSecond)),
+    firstBatchMs: median(rollbacks.map((rollback) => rollback.result.firstBatchMs ?? NaN)),
+    elapsedMs: median(rollbacks.map((rollback) => rollback.result.elapsedMs)),
+    peakRssMb: median(rollbacks.map((rollback) => rollback.result.peakRssMb)),
+    vsMigration: median(rounds.map((record) => rollbackDocsPerSecond(record.rollback) / docsPerSecond(record))),
+    clientCpuMsPer1k: median(rollbacks.map((rollback) => perDoc(rollback.result.cpuUserMs + rollback.result.cpuSystemMs, rollback))),
+    emulatorCpuMsPer1k: emulator.length ? median(emulator.map((rollback) => perDoc(rollback.emulatorCpuMs!, rollback))) : null,
+    conflicts: median(rollbacks.map((rollback) => rollback.verification.conflicts)),
+    verifiedRuns: rollbacks.filter((rollback) => rollback.verified).length,
+  };
+}
+
+/** The rollback's bar and seed targets: the targets are for 100k documents, judged only at that size or more. */
+function rollbackBars(scenario: string, rollback: RollbackSummary): BarResult[] {
+  const atSize = rollback.restored >= ROLLBACK_TARGET_DOCS;
+  const size = `${n0(rollback.restored)} docs restored`;
+  const extrapolated = atSize ? '' : `; ≈ ${n0(ROLLBACK_TARGET_DOCS / rollback.docsPerSecond)} s at ${n0(ROLLBACK_TARGET_DOCS)} if linear`;
+  return [
+    {
+      bar: `${scenario}: rollback ≥ ${BARS.rollbackVsMigration}× the migration's docs/s`,
+      figure: `${rollback.vsMigration.toFixed(2)}× (${n0(rollback.docsPerSecond)} restored docs/s)`,
+      pass: rollback.vsMigration >= BARS.rollbackVsMigration,
+    },
+    {
+      bar: `${scenario}: rollback start (confirmed request → first restored batch) < ${BARS.rollbackStartMs / 1000} s for ${n0(ROLLBACK_TARGET_DOCS)} docs (seed target)`,
+      figure: `${n0(rollback.firstBatchMs)} ms (${size})`,
+      pass: atSize ? rollback.firstBatchMs < BARS.rollbackStartMs : null,
+    },
+    {
+      bar: `${scenario}: rollback complete < ${BARS.rollbackCompleteMs / 60_000} min for ${n0(ROLLBACK_TARGET_DOCS)} docs (seed target)`,
+      figure: `${(rollback.elapsedMs / 1000).toFixed(1)} s (${size}${extrapolated})`,
+      pass: atSize ? rollback.elapsedMs < BARS.rollbackCompleteMs : null,
+    },
+  ];
+}
+
+export function evaluateBars(summaries: Record<string, ContenderSummary[]>, memory: RunRecord[], rollbacks: Record<string, RollbackSummary> = {}): BarResult[] {
   const bars: BarResult[] = [];
   for (const [scenario, list] of Object.entries(summaries)) {
     const engine = list.find((summary) => summary.contender === 'engine');
@@ -155,6 +243,7 @@ export function evaluateBars(summaries: Record<string, ContenderSummary[]>, memo
       pass: growth <= BARS.memoryGrowthMb,
     });
   }
+  for (const [scenario, rollback] of Object.entries(rollbacks)) bars.push(...rollbackBars(scenario, rollback));
   return bars;
 }
 
@@ -164,6 +253,46 @@ const ratio = (value: number | null) => (value === null ? '–' : `${value.toFix
 
 function table(header: string[], rows: string[][]): string[] {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)];
+}
+
+/** A scenario's rollback section: the engine's run of each round undone (the strategy the engine chose), timed from the confirmed request. */
+function renderRollback(scenario: string, rollback: RollbackSummary, perRun: RunRecord[]): string[] {
+  const rolledBack = perRun.filter((record): record is RunRecord & { rollback: RollbackRecord } => record.rollback !== null);
+  const first = rolledBack[0].rollback.result;
+  const lines = [
+    '',
+    `#### ${scenario}: rollback of the engine's run (\`rollback --execute\`, strategy ${first.strategy}; ` +
+      `batch ${first.settings.batchSize}, ${first.settings.concurrentBatches} in flight, ROLLBACK_TIMEOUT ${n0(first.settings.timeoutMs)} ms)`,
+    '',
+    ...table(
+      ['docs restored', 'docs/s', 'first restored batch ms', 'total ms (incl. validation)', 'vs the migration\'s docs/s', 'peak RSS MB', 'CPU ms/1k docs: client / emulator', 'conflicts', 'verified'],
+      [
+        [
+          n0(rollback.restored),
+          n0(rollback.docsPerSecond),
+          n0(rollback.firstBatchMs),
+          n0(rollback.elapsedMs),
+          ratio(rollback.vsMigration),
+          n0(rollback.peakRssMb),
+          `${n0(rollback.clientCpuMsPer1k)} / ${rollback.emulatorCpuMsPer1k === null ? '–' : n0(rollback.emulatorCpuMsPer1k)}`,
+          n0(rollback.conflicts),
+          `${rollback.verifiedRuns}/${rollback.runs}`,
+        ],
+      ],
+    ),
+    '',
+    'per run (timed from the startRollback call, i.e. the confirmed request; verified: completed and only the seeded already-v2 trades left at target):',
+  ];
+  for (const record of rolledBack) {
+    const { result, verification, verified } = record.rollback;
+    const validation = result.validation ? `validation ${result.validation.equal}/${result.validation.sampled} equal${result.validation.ok ? '' : ' FAILED'}` : 'no validation';
+    lines.push(
+      `- run ${record.run}: ${result.status}${result.statusReason ? ` (${result.statusReason})` : ''}, ${n0(restored(record.rollback))} restored at ${n0(rollbackDocsPerSecond(record.rollback))} docs/s ` +
+        `(migration ${n0(docsPerSecond(record))}), ${validation}, at target ${n0(verification.atTarget)}/${n0(verification.expectedAtTarget)} ` +
+        `(load ${record.rollback.load1Before})${verified ? '' : ' UNVERIFIED'}`,
+    );
+  }
+  return lines;
 }
 
 /** The report as markdown: settings, one table per scenario, the engine's breakdown, the memory comparison and the bars. */
@@ -220,6 +349,8 @@ export function renderMarkdown(report: BenchReport): string {
       const inRound = perRun.filter((record) => record.run === round);
       lines.push(`- run ${round}: ${inRound.map((r) => `${r.result.contender} ${n0(docsPerSecond(r))} (load ${r.load1Before})${r.verified ? '' : ' UNVERIFIED'}`).join(', ')}`);
     }
+    const rollback = report.rollbacks[scenario];
+    if (rollback) lines.push(...renderRollback(scenario, rollback, perRun));
   }
   const engineRuns = report.runs.filter((record) => record.result.engine);
   if (engineRuns.length > 0) {
@@ -228,10 +359,12 @@ export function renderMarkdown(report: BenchReport): string {
     const batchGetMs = per((d) => d.batchGet.totalMs / Math.max(1, d.batchGet.calls));
     const commitMs = per((d) => d.commit.totalMs / Math.max(1, d.commit.calls));
     const batchMs = per((_d, record) => record.result.batches.meanMs);
+    // Batches fed by a whole-document stream read nothing (batchGet only on a retry or in keys mode): spread the RPC time over all batches.
+    const rpcPerBatchMs = per((d, record) => (d.batchGet.totalMs + d.commit.totalMs) / Math.max(1, record.result.batches.count));
     lines.push(
       ...table(
         ['planning ms (lease, count, partition scan)', 'batchGet ms/call', 'commit ms/call', 'batch mean ms', 'rest of a batch ms (classify, encode, waits)', 'batchGet calls / batches'],
-        [[n0(per((d) => d.planningMs)), n0(batchGetMs), n0(commitMs), n0(batchMs), n0(batchMs - batchGetMs - commitMs), `${n0(per((d) => d.batchGet.calls))} / ${n0(per((_d, r) => r.result.batches.count))}`]],
+        [[n0(per((d) => d.planningMs)), n0(batchGetMs), n0(commitMs), n0(batchMs), n0(batchMs - rpcPerBatchMs), `${n0(per((d) => d.batchGet.calls))} / ${n0(per((_d, r) => r.result.batches.count))}`]],
       ),
     );
   }
@@ -252,7 +385,7 @@ export function renderMarkdown(report: BenchReport): string {
     );
   }
   lines.push('', '### bars (DESIGN.md "Performance bars")', '');
-  lines.push(...table(['bar', 'figure', 'result'], report.bars.map((bar) => [bar.bar, bar.figure, bar.pass ? 'PASS' : 'FAIL'])));
+  lines.push(...table(['bar', 'figure', 'result'], report.bars.map((bar) => [bar.bar, bar.figure, bar.pass === null ? 'not judged (smaller collection)' : bar.pass ? 'PASS' : 'FAIL'])));
   // docs/s swing with the machine's load; CPU time per document (client + emulator) barely does, and
   // bounds docs/s when both processes saturate the CPUs: a steadier view of the same comparison.
   for (const [scenario, summaries] of Object.entries(report.summaries)) {

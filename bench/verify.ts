@@ -71,3 +71,29 @@ export function verificationPassed(verification: Verification, run: { quiet: boo
   if (verification.atTarget !== run.migrated + run.alreadyAtTarget) return false;
   return !run.quiet || (verification.atTarget === verification.expectedAtTarget && verification.stale + verification.changedAfter === 0);
 }
+
+export interface RollbackVerification {
+  /** Trades with the marker at the target version after the rollback. */
+  atTarget: number;
+  /** The trades seeded already at target: the only ones a complete rollback leaves there. */
+  expectedAtTarget: number;
+  /** Conflicts the rollback listed and left alone (still at target by design). */
+  conflicts: number;
+}
+
+/** Reads the whole collection after a rollback (one stream) and counts the trades still at the target version. */
+export async function verifyRollback(db: Firestore, collection: string, migration: Migration, expectedAtTarget: number, conflicts: number): Promise<RollbackVerification> {
+  let atTarget = 0;
+  for await (const snapshot of db.collection(collection).select(migration.marker.field).stream() as AsyncIterable<QueryDocumentSnapshot>) {
+    if (snapshot.get(migration.marker.field) === migration.marker.to) atTarget++;
+  }
+  return { atTarget, expectedAtTarget, conflicts };
+}
+
+/**
+ * A rollback checks out when it completed and every trade the migration moved is back in the
+ * old shape: only the seeded already-at-target trades (and conflicts, listed and left alone) remain at target.
+ */
+export function rollbackPassed(status: string, verification: RollbackVerification): boolean {
+  return status === 'completed' && verification.atTarget === verification.expectedAtTarget + verification.conflicts;
+}
