@@ -144,7 +144,9 @@ describeEmulator('CLI pause, abort and resume from a second process', () => {
     await expectDemoTradesMigratedOnce(db, seeded, [runId]);
     expect((await runs.get(tradesV2.id, runId)).report).toMatchObject({ ok: true, runId });
     const events = await audit.forRun(runId);
-    expect(events.map((e) => [e.action, e.user])).toEqual([
+    // Starting the run also put the collection in dual-read (compat/mode-policy.ts), once.
+    expect(events.filter((e) => e.action === 'mode.changed').map((e) => e.user)).toEqual(['ci']);
+    expect(events.filter((e) => e.action.startsWith('run.')).map((e) => [e.action, e.user])).toEqual([
       ['run.started', 'ci'],
       ['run.paused', 'alice'],
       ['run.resumed', 'bob'],

@@ -1,5 +1,6 @@
 import { Timestamp } from '@google-cloud/firestore';
 import { createLogger } from '../../functions/src/cli/log';
+import { getMode } from '../../functions/src/compat/modes';
 import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
@@ -102,7 +103,9 @@ describeEmulator('rollback on Cloud Tasks: the rollbackBatch handler on the in-p
     const entry = await new RegistryStore(db, paths).get(tradesV2.id);
     expect(entry).toMatchObject({ status: 'rolled_back', activeRunId: null, lease: null });
     const actions = (await new AuditLog(db, paths).forRun(rollbackRunId)).map((event) => event.action);
-    expect(actions).toEqual(['rollback.started', 'rollback.completed']);
+    // The mode policy: dual-read (sync trigger off) while documents are restored, normal after.
+    expect(actions).toEqual(['rollback.started', 'mode.changed', 'mode.changed', 'rollback.completed']);
+    expect(await getMode(db)).toMatchObject({ mode: 'normal', collections: [], runId: rollbackRunId });
   }
 
   it('restores two runs of a migration exactly through a chain of tasks, each batch once despite a duplicate delivery and a crash between commit and enqueue', async () => {
