@@ -112,8 +112,11 @@ describeEmulator('onRollbackRequest: rollback requests over Pub/Sub', () => {
     for (const [path, fields] of after) expect({ path, fields: canonical(fields) }).toEqual({ path, fields: canonical(originals.get(path)!) });
     expect(await eventDoc('1234567890')).toMatchObject({ eventId: '1234567890', outcome: 'dispatched', rollbackRunId: result.rollbackRunId });
     const events = (await new AuditLog(db, paths).forRun(result.rollbackRunId!)).map((event) => [event.action, event.user, event.identity]);
+    // Between start and completion the mode policy changes the mode twice, as the same caller.
     expect(events).toEqual([
       ['rollback.started', 'on-call', 'firebase-auth/u-admin <admin@example.com>'],
+      ['mode.changed', 'on-call', 'firebase-auth/u-admin <admin@example.com>'],
+      ['mode.changed', 'on-call', 'firebase-auth/u-admin <admin@example.com>'],
       ['rollback.completed', 'on-call', 'firebase-auth/u-admin <admin@example.com>'],
     ]);
 

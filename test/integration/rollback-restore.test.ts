@@ -133,7 +133,7 @@ describeEmulator('rollback: restore from before-images (G4)', () => {
     expect(rollbackRun).toMatchObject({ kind: 'rollback', mode: 'execute', status: 'completed', user: 'tester', identity: 'emulator', reason: 'rollback test', lease: null });
     expect(rollbackRun.rollback).toMatchObject({ strategy: 'restore', force: false, sourceRuns: [tradesRun], rollbackTotals: { conflicts: 1 }, validation: { ok: true } });
     const events = await new AuditLog(db, paths).forRun(outcome.runId);
-    expect(events.map((event) => event.action)).toEqual(['rollback.started', 'rollback.completed']);
+    expect(events.map((event) => event.action)).toEqual(['rollback.started', 'mode.changed', 'mode.changed', 'rollback.completed']);
     expect(events[0]).toMatchObject({ user: 'tester', identity: 'emulator', reason: 'rollback test' });
 
     // The conversation with a new message is restored with the message kept.
