@@ -230,4 +230,30 @@ describeEmulator('rollback: restore from before-images (G4)', () => {
     for (const [path, fields] of await rawCollections(db, wire, ['trades'])) expect({ path, fields: canonical(fields) }).toEqual({ path, fields: canonical(originals.get(path)!) });
     expect((await new RunStore(db, paths).get(tradesV2.id, session.runId)).status).toBe('rolled_back');
   });
+
+  it('restores 10,000 migrated trades exactly: every document equals its original at the Firestore value level', async () => {
+    // Bigger batches than the other tests: the figure under test is exactness at size, not batching.
+    const sized = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '200', ROLLBACK_BATCH_SIZE: '200' });
+    const manifest = await seedDemoData(db, { ...seeded, docs: 10_000 });
+    const awkward = await addAwkwardValues();
+    const originals = await rawCollections(db, wire, ['trades']);
+    const session = await startRun({ db, wire, migration: tradesV2, config: sized, paths, lease, holder: ctx.holder, log }, { user: 'tester', identity: 'emulator', reason: 'migrate 10k' });
+    expect((await session.outcome).status).toBe('completed');
+    const migrated = await rawCollections(db, wire, ['trades']);
+    const changed = [...migrated].filter(([path, fields]) => canonical(fields) !== canonical(originals.get(path)!)).map(([path]) => path);
+    expect(changed).toHaveLength(manifest.trades.legacy);
+    expect(changed).toEqual(expect.arrayContaining(awkward));
+
+    const rollback = await startRollback({ ...ctx, config: sized }, { migrationId: tradesV2.id, force: false, reason: 'restore 10k', user: 'tester', identity: 'emulator' }, { sampleAll: true });
+    const outcome = await rollback.outcome;
+    expect(outcome).toMatchObject({
+      status: 'completed',
+      totals: { restored: manifest.trades.legacy, alreadyRestored: 0, conflicts: 0, failed: 0, missingDocuments: 0, missingBackups: 0 },
+      validation: { ok: true, sampled: manifest.trades.legacy, mismatches: [] },
+    });
+    const restored = await rawCollections(db, wire, ['trades']);
+    expect([...restored.keys()]).toEqual([...originals.keys()]);
+    const differing = [...originals].filter(([path, fields]) => canonical(restored.get(path)!) !== canonical(fields)).map(([path]) => path);
+    expect(differing).toEqual([]);
+  }, 300_000);
 });
