@@ -408,6 +408,32 @@ describeEmulator('health monitor on the TradeYa demo', () => {
     expect(out.join('')).toContain('Trend: first snapshot, nothing to compare with');
     expect(out.join('')).toContain('Trend: stable (against 1 previous snapshot)');
   });
+  it('migrated documents that no longer parse with the target schema lower integrity: a warning, then critical, with the action', async () => {
+    const ctx: RunnerContext = { db, wire, migration: tradesV2, config, paths, lease: { ttlMs: 10_000, renewEveryMs: 3_000 }, holder: 'test/monitor', log };
+    expect((await (await startRun(ctx, { user: 'tester', identity: 'emulator', reason: 'integrity test' })).outcome).status).toBe('completed');
+    const atTarget = (await db.collection('trades').where('schemaVersion', '==', tradesV2.marker.to).orderBy(FieldPath.documentId()).get()).docs;
+    expect(atTarget).toHaveLength(manifest.trades.alreadyV2 + manifest.trades.legacy);
+    // The app (or a bad deploy) writes v2 trades whose skills are no longer objects: they keep the marker.
+    const corrupt = async (count: number) => {
+      const batch = db.batch();
+      for (const doc of atTarget.slice(0, count)) batch.update(doc.ref, { skillsOffered: 'not a list' });
+      await batch.commit();
+    };
+    // The sample (MONITOR_SAMPLE_SIZE 100) covers every trade, so the share is exact.
+    const warningCount = Math.ceil(atTarget.length * 0.07);
+    await corrupt(warningCount);
+    const warned = checkOf((await health()).snapshot.checks, 'schemaCompliance');
+    expect(warned.value).toBeCloseTo((atTarget.length - warningCount) / atTarget.length, 10);
+    expect(warned).toMatchObject({ status: 'warning', threshold: config.monitor.alertThresholds.integrity.warning, recommendedAction: expect.stringContaining('roll back') });
+    expect(warned.message).toContain(`${atTarget.length - warningCount} of ${atTarget.length} sampled documents`);
+
+    const criticalCount = Math.ceil(atTarget.length * 0.2);
+    await corrupt(criticalCount);
+    const failed = checkOf((await health()).snapshot.checks, 'schemaCompliance');
+    expect(failed.value).toBeCloseTo((atTarget.length - criticalCount) / atTarget.length, 10);
+    expect(failed).toMatchObject({ status: 'critical', threshold: config.monitor.alertThresholds.integrity.critical });
+  });
+
   it('service probes measure the app for real: injected latency is a warning, a failing endpoint critical', async () => {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const probed = defineMigration({
