@@ -1,14 +1,13 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { FiremigrateConfig } from '../config';
 import { renderMigrationList, listMigrations } from '../cli/commands/list';
-import { renderAssessment } from '../cli/commands/rollback';
+import { renderAssessment, rollbackContext } from '../cli/commands/rollback';
 import { renderPlanReport } from '../cli/commands/plan';
 import { cliCaller, executeRun } from '../cli/commands/run';
 import { renderRunDetail, renderRunTable, viewOf } from '../cli/commands/status';
 import { DEFAULT_DEMO_DOCS, DEFAULT_DEMO_SEED, renderManifest } from '../cli/commands/seed-demo';
 import { CliError, loadCliRegistry, loadContextConfig, openFirestore, type FirestoreConnection } from '../cli/context';
 import { formatDuration, printLines } from '../cli/output';
-import { leaseSettings, newLeaseHolder } from '../control/lease';
 import { ControlPaths } from '../control/paths';
 import { RunStore } from '../control/runs';
 import type { MigrationRegistry } from '../definitions/registry';
@@ -175,16 +174,7 @@ function renderRollbackOutcome(outcome: RollbackOutcome): string[] {
 async function withRollbackContext(context: DemoContext, use: (ctx: RollbackContext) => Promise<void>): Promise<void> {
   const wire = WireClient.forFirestore(context.connection.db);
   try {
-    await use({
-      db: context.connection.db,
-      wire,
-      config: context.config,
-      paths: new ControlPaths(context.config.migration.controlCollection),
-      registry: context.registry,
-      lease: leaseSettings(context.config),
-      holder: newLeaseHolder(),
-      log: quietLog,
-    });
+    await use(rollbackContext(context.connection, wire, context.config, context.registry, quietLog));
   } finally {
     await wire.close();
   }

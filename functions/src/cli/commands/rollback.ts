@@ -32,6 +32,7 @@ import {
   type FirestoreConnection,
   type GlobalOptions,
 } from '../context';
+import type { RunLog } from '../../engine/runner';
 import { createLogger, type Logger } from '../log';
 import { formatCount, formatDuration, printJson, printLines, renderTable } from '../output';
 import { rollbackRefusals } from '../rollback-gate';
@@ -75,7 +76,8 @@ export async function resolveRollbackTarget(connection: FirestoreConnection, pat
   return { migration: migrationById(registry, run.migrationId), runId: run.runId };
 }
 
-function rollbackContext(connection: FirestoreConnection, wire: WireClient, config: FiremigrateConfig, registry: MigrationRegistry, log: Logger): RollbackContext {
+/** The rollback engine's context for a CLI process (also the demo's). */
+export function rollbackContext(connection: FirestoreConnection, wire: WireClient, config: FiremigrateConfig, registry: MigrationRegistry, log: RunLog): RollbackContext {
   return {
     db: connection.db,
     wire,
