@@ -24,8 +24,12 @@ export const READ_MODE_WINDOW = 8;
 export const READ_MODE_SWITCH_AT = 2;
 
 export class ReadModePolicy {
-  private current: ReadMode = 'documents';
+  private current: ReadMode;
   private readonly recent: boolean[] = [];
+
+  constructor(initial: ReadMode = 'documents') {
+    this.current = initial;
+  }
 
   get mode(): ReadMode {
     return this.current;

@@ -581,7 +581,9 @@ class Session implements RunSession {
       reservedUntil: partition.nextSeq,
       reserve: (until) => this.stores.partitions.update(migration.id, this.runId, id, { nextSeq: until }),
     };
-    const readMode = new ReadModePolicy();
+    // Keys + a fresh read per batch: whole-document streams stalled runs in the full test suite
+    // (see the session note); 'documents' stays available to the bench until that is understood.
+    const readMode = new ReadModePolicy(process.env.FIREMIGRATE_STREAM_DOCUMENTS === 'true' ? 'documents' : 'keys');
     const dispatcher = new BatchDispatcher(
       {
         batch: this.batchContext,
