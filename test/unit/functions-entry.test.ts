@@ -97,4 +97,25 @@ describe('functions/src/index.ts', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0].eventId).toBe('event-1');
   });
+
+  it('deploys rollbackBatch as a task queue of one dispatch at a time and onRollbackRequest on the migration-rollback topic', () => {
+    const batch = endpoint(index.rollbackBatch);
+    expect(batch.taskQueueTrigger.rateLimits.maxConcurrentDispatches).toBe(1);
+    expect(String(batch.taskQueueTrigger.retryConfig.maxAttempts)).toContain('FIREMIGRATE_TASK_MAX_ATTEMPTS');
+    expect(batch.concurrency).toBe(1);
+    expect(batch.timeoutSeconds).toBe(1800);
+    const request = endpoint(index.onRollbackRequest).eventTrigger;
+    expect(request.eventType).toBe('google.cloud.pubsub.topic.v1.messagePublished');
+    expect(request.eventFilters).toEqual({ topic: 'migration-rollback' });
+  });
+
+  it('rollbackBatch (wrapped) drops a malformed task with an error log instead of failing it for retries', async () => {
+    const wrapped = testEnv.wrap(index.rollbackBatch as never) as unknown as (request: { data: unknown }) => Promise<void>;
+    await expect(wrapped({ data: { kind: 'batch', rollbackRunId: 'r 1', seq: -1 } })).resolves.toBeUndefined();
+    const lines = stdout.filter((line) => line.includes('rollbackBatch: dropping a malformed task')).map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(1);
+    expect(lines[0].severity).toBe('ERROR');
+    expect(lines[0].message).toContain('rollbackRunId');
+    expect(lines[0].message).toContain('seq');
+  });
 });
