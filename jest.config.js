@@ -19,7 +19,7 @@ module.exports = {
       testEnvironment: 'node',
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-      setupFilesAfterEnv: ['<rootDir>/test/support/integration-timeout.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/support/integration-setup.ts'],
     },
     {
       displayName: 'e2e',

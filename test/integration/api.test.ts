@@ -6,7 +6,6 @@ import type { Express } from 'express';
 import { createApiApp } from '../../functions/src/api/app';
 import { TokenRejectedError, type IdTokenVerifier, type VerifiedCaller } from '../../functions/src/api/auth';
 import { createLogger } from '../../functions/src/cli/log';
-import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
 import { markerId } from '../../functions/src/control/partitions';
 import { ControlPaths, MODE_DOCUMENT_PATH } from '../../functions/src/control/paths';
@@ -18,7 +17,7 @@ import { InProcessTaskQueue } from '../../functions/src/transports/in-process-ta
 import { planTaskId } from '../../functions/src/transports/task-id';
 import type { PlanRunTask } from '../../functions/src/transports/task-payloads';
 import type { TaskDelivery, TaskQueue } from '../../functions/src/transports/task-queue';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 /**
  * A TEST adapter of the ID-token port: known token strings stand for verified callers, and a
@@ -72,7 +71,7 @@ const trades = projectMigrations.find((migration) => migration.id === 'tradeya-t
 describeEmulator('HTTP API (express app on the Firestore emulator)', () => {
   const projectId = 'demo-api';
   const db = testFirestore(projectId);
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost() });
+  const config = emulatorConfig();
   const paths = new ControlPaths(config.migration.controlCollection);
   const runs = new RunStore(db, paths);
   const audit = new AuditLog(db, paths);

@@ -1,6 +1,5 @@
 import type { Timestamp } from '@google-cloud/firestore';
 import { z } from 'zod';
-import { loadConfig } from '../../functions/src/config';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { defineMigration } from '../../functions/src/definitions/define';
 import type { Migration } from '../../functions/src/definitions/types';
@@ -9,7 +8,7 @@ import { backupId, readBackup } from '../../functions/src/engine/before-image';
 import { WireClient, type CallDeadline } from '../../functions/src/engine/wire/client';
 import { rawDocumentFromSnapshot } from '../../functions/src/engine/wire/snapshot';
 import type { CommitResult, RawFields, RawWrite } from '../../functions/src/engine/wire/types';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 const RUN_ID = 'run-g1';
 
@@ -53,7 +52,7 @@ describeEmulator('batch core: no lost writes (G1)', () => {
     db,
     wire,
     migration,
-    config: loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_RETRY_DELAY: '5', MIGRATION_MAX_RETRIES: String(maxRetries) }),
+    config: emulatorConfig({ MIGRATION_RETRY_DELAY: '5', MIGRATION_MAX_RETRIES: String(maxRetries) }),
     paths,
     runId: RUN_ID,
   });

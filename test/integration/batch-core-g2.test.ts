@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { loadConfig } from '../../functions/src/config';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { defineMigration } from '../../functions/src/definitions/define';
 import { replaceDocument, skip } from '../../functions/src/definitions/results';
@@ -10,7 +9,7 @@ import { WireClient, type CallDeadline } from '../../functions/src/engine/wire/c
 import { rawDocumentFromSnapshot } from '../../functions/src/engine/wire/snapshot';
 import { grpcError, Status } from '../../functions/src/engine/wire/status';
 import type { CommitResult, RawWrite } from '../../functions/src/engine/wire/types';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 import { bigFields, readRaw, readRawFields, seedRaw } from '../support/raw-seed';
 
 const RUN_ID = 'run-g2';
@@ -51,7 +50,7 @@ describeEmulator('batch core: committed at most once (G2)', () => {
   const projectId = 'demo-batch-core-g2';
   const db = testFirestore(projectId);
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_RETRY_DELAY: '5' });
+  const config = emulatorConfig({ MIGRATION_RETRY_DELAY: '5' });
   let wire: AmbiguousWire;
   /** Every up() call: its stamp → the document it was called for. Stamps are never reused. */
   let stamps: Map<number, string>;

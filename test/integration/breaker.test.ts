@@ -10,7 +10,6 @@
  */
 import { FieldPath, Timestamp, type QueryDocumentSnapshot } from '@google-cloud/firestore';
 import { z } from 'zod';
-import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RunStore } from '../../functions/src/control/runs';
@@ -23,7 +22,7 @@ import { validateRun } from '../../functions/src/engine/validation';
 import { WireClient } from '../../functions/src/engine/wire/client';
 import { rawDocumentFromSnapshot } from '../../functions/src/engine/wire/snapshot';
 import type { RawFields } from '../../functions/src/engine/wire/types';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 const DOCS = 1000;
 const base: Omit<MigrationDefinition, 'up'> = {
@@ -54,7 +53,7 @@ describeEmulator('circuit breaker: emergency stop and resume with a fixed transf
   const db = testFirestore(projectId);
   const wire = new WireClient({ projectId, emulatorHost: emulatorHost() });
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '25', MIGRATION_CONNECTION_POOL_SIZE: '4' });
+  const config = emulatorConfig({ MIGRATION_BATCH_SIZE: '25', MIGRATION_CONNECTION_POOL_SIZE: '4' });
   const ctx: RunnerContext = {
     db,
     wire,

@@ -4,7 +4,6 @@ import { main } from '../../functions/src/cli/main';
 import { readInNewShape } from '../../functions/src/compat/reader';
 import { getMode } from '../../functions/src/compat/modes';
 import { handleSyncWrite } from '../../functions/src/compat/sync-trigger';
-import { loadConfig } from '../../functions/src/config';
 import { leaseSettings, newLeaseHolder } from '../../functions/src/control/lease';
 import { ControlPaths } from '../../functions/src/control/paths';
 import type { RunDocument } from '../../functions/src/control/runs';
@@ -14,7 +13,7 @@ import { WireClient } from '../../functions/src/engine/wire/client';
 import { projectMigrations } from '../../functions/src/migrations';
 import { conversationsV2, tradesV2 } from '../../functions/src/migrations/tradeya';
 import { startRollback } from '../../functions/src/rollback';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 import { canonical, readRaw } from '../support/raw-seed';
 
 jest.setTimeout(120_000);
@@ -52,7 +51,7 @@ const trades: Record<string, DocData> = {
 describeEmulator('cleanup (contract): legacy fields removed as a run of its own; before-images kept for the retention period', () => {
   const projectId = 'demo-cleanup';
   const db = testFirestore(projectId);
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_RETRY_DELAY: '5' });
+  const config = emulatorConfig({ MIGRATION_RETRY_DELAY: '5' });
   const wire = WireClient.forFirestore(db);
   let stdout: string;
   let stderr: string;

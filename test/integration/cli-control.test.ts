@@ -10,8 +10,7 @@
  * per worker, the one it may have started in the lag before the listener delivered it:
  * IN_FLIGHT_BOUND = POOL + WORKERS.
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import type { QueryDocumentSnapshot, Timestamp } from '@google-cloud/firestore';
 import { AuditLog, type StoredAuditEvent } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
@@ -20,7 +19,7 @@ import type { DocData } from '../../functions/src/definitions/types';
 import { DemoDataset, demoManifest, seedDemoData } from '../../functions/src/demo/seed-data';
 import { conversationsV2 } from '../../functions/src/migrations/tradeya/conversations';
 import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
-import { CLI, ROOT, spawnCli, type CliProcess } from '../support/cli-process';
+import { ensureCliBuilt, spawnCli, type CliProcess } from '../support/cli-process';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
 import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
 
@@ -51,11 +50,7 @@ describeEmulator('CLI pause, abort and resume from a second process', () => {
   const cli = (...args: string[]): CliProcess => spawnCli(args, env, running);
   const summaryOf = (run: CliProcess) => run.lines.find((line) => line.type === 'summary')!;
 
-  beforeAll(() => {
-    // Others' files may be mid-edit: tsc still emits, so the exit status is not the verdict; the CLI file is.
-    spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'ignore' });
-    expect(existsSync(CLI)).toBe(true);
-  });
+  beforeAll(ensureCliBuilt);
   beforeEach(async () => {
     await resetProject(projectId);
     await seedDemoData(db, seeded);

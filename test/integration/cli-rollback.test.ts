@@ -5,17 +5,15 @@
  * rollback resumably and --resume completes it without redoing a batch; on the emulator the
  * managed-backup commands only say what they would do.
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { createLogger } from '../../functions/src/cli/log';
-import { loadConfig } from '../../functions/src/config';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RunStore, type RunDocument } from '../../functions/src/control/runs';
 import { seedDemoData } from '../../functions/src/demo/seed-data';
 import { startRun } from '../../functions/src/engine/runner';
 import { tradesV2 } from '../../functions/src/migrations/tradeya';
-import { CLI, ROOT, spawnCli, type CliProcess } from '../support/cli-process';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { ensureCliBuilt, spawnCli, type CliProcess } from '../support/cli-process';
+import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 import { canonical, testWire } from '../support/raw-seed';
 import { dumpDatabase, rawCollections } from '../support/rollback-support';
 
@@ -28,15 +26,11 @@ describeEmulator('CLI rollback and backup (built CLI on the emulator)', () => {
   const wire = testWire(projectId);
   const paths = new ControlPaths();
   const running = new Set<ChildProcess>();
-  const baseEnv = { FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, MIGRATION_RETRY_DELAY: '5' };
+  const baseEnv = { GCLOUD_PROJECT: projectId, MIGRATION_RETRY_DELAY: '5' };
   const cli = (args: string[], env: Record<string, string> = {}): CliProcess => spawnCli(args, { ...baseEnv, ...env }, running);
   const confirmed = { ROLLBACK_CONFIRMED: 'true' };
 
-  beforeAll(() => {
-    // Others' files may be mid-edit: tsc still emits, so the exit status is not the verdict; the CLI file is.
-    spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'ignore' });
-    expect(existsSync(CLI)).toBe(true);
-  });
+  beforeAll(ensureCliBuilt);
   beforeEach(() => resetProject(projectId));
   afterEach(() => {
     for (const child of running) child.kill('SIGKILL');
@@ -49,7 +43,7 @@ describeEmulator('CLI rollback and backup (built CLI on the emulator)', () => {
   async function migrate(docs: number): Promise<{ runId: string; originals: Awaited<ReturnType<typeof rawCollections>>; legacy: number }> {
     const manifest = await seedDemoData(db, { docs, seed: 9, now: new Date('2026-11-01T10:00:00Z') });
     const originals = await rawCollections(db, wire, ['trades']);
-    const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '100' });
+    const config = emulatorConfig({ MIGRATION_BATCH_SIZE: '100' });
     const log = createLogger({ format: 'json', write: () => undefined });
     const session = await startRun({ db, wire, migration: tradesV2, config, paths, lease: { ttlMs: 10_000, renewEveryMs: 3000 }, holder: 'test-host/1/migrate', log }, { user: 'tester', identity: 'emulator', reason: 'migrate' });
     const outcome = await session.outcome;

@@ -2,14 +2,13 @@
  * G3 through the built CLI: a run stopped by SIGTERM pauses cleanly and resumes to completion;
  * a run killed with SIGKILL is resumed once its lease expires. Asserted on the documents.
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { AuditLog } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RunStore } from '../../functions/src/control/runs';
 import { demoManifest, seedDemoData } from '../../functions/src/demo/seed-data';
 import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
-import { CLI, ROOT, spawnCli, type CliProcess } from '../support/cli-process';
+import { ensureCliBuilt, spawnCli, type CliProcess } from '../support/cli-process';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
 import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
 
@@ -31,11 +30,7 @@ describeEmulator('CLI run: pause on SIGTERM, resume after SIGKILL (G3)', () => {
 
   const summaryOf = (run: CliProcess) => run.lines.find((line) => line.type === 'summary')!;
 
-  beforeAll(() => {
-    // Others' files may be mid-edit: tsc still emits, so the exit status is not the verdict; the CLI file is.
-    spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'ignore' });
-    expect(existsSync(CLI)).toBe(true);
-  });
+  beforeAll(ensureCliBuilt);
   beforeEach(async () => {
     await resetProject(projectId);
     await seedDemoData(db, seeded);

@@ -2,13 +2,12 @@ import request from 'supertest';
 import { createApiApp } from '../../functions/src/api/app';
 import { TokenRejectedError, type IdTokenVerifier, type VerifiedCaller } from '../../functions/src/api/auth';
 import { createLogger } from '../../functions/src/cli/log';
-import { loadConfig } from '../../functions/src/config';
 import { ControlPaths, MODE_DOCUMENT_PATH } from '../../functions/src/control/paths';
 import { createRegistry } from '../../functions/src/definitions/registry';
 import { projectMigrations } from '../../functions/src/migrations';
 import { InProcessTaskQueue } from '../../functions/src/transports/in-process-task-queue';
 import type { PlanRunTask } from '../../functions/src/transports/task-payloads';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 /** A TEST adapter of the ID-token port: known token strings stand for verified callers. */
 class StaticTokenVerifierForTests implements IdTokenVerifier {
@@ -23,7 +22,7 @@ class StaticTokenVerifierForTests implements IdTokenVerifier {
 describeEmulator('HTTP API: the migration mode (GET viewer, PUT admin) and /status', () => {
   const projectId = 'demo-mode-api';
   const db = testFirestore(projectId);
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost() });
+  const config = emulatorConfig();
   const paths = new ControlPaths(config.migration.controlCollection);
   const planQueue = new InProcessTaskQueue<PlanRunTask>(async () => undefined, { concurrency: 1, maxAttempts: 1, minBackoffMs: 10, maxBackoffMs: 10 });
   const app = createApiApp({

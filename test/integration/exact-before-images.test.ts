@@ -1,6 +1,5 @@
 import { FieldValue, GeoPoint, Timestamp, VectorValue, DocumentReference } from '@google-cloud/firestore';
 import { z } from 'zod';
-import { loadConfig } from '../../functions/src/config';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { defineMigration } from '../../functions/src/definitions/define';
 import { patchPaths, replaceDocument } from '../../functions/src/definitions/results';
@@ -10,7 +9,7 @@ import { BACKUP_CHUNKS_COLLECTION, backupId, readBackup } from '../../functions/
 import { readBackups, restoreDocuments, type RestoreTarget } from '../../functions/src/engine/restore';
 import { Backoff } from '../../functions/src/engine/retry';
 import type { RawFields, RawTimestamp } from '../../functions/src/engine/wire/types';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 import { bigFields, canonical, exoticFields, readRaw, readRawFields, seedRaw, testWire } from '../support/raw-seed';
 
 const RUN_ID = 'run-exact';
@@ -38,7 +37,7 @@ describeEmulator('exact before-images (G4)', () => {
   const db = testFirestore(projectId);
   const wire = testWire(projectId);
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_RETRY_DELAY: '5' });
+  const config = emulatorConfig({ MIGRATION_RETRY_DELAY: '5' });
   const seeded = (): Record<string, RawFields> => ({
     [FULL]: exoticFields(wire),
     [SPARSE]: { flag: { booleanValue: true }, doubleOne: { doubleValue: 1 } },

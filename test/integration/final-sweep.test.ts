@@ -4,7 +4,6 @@
  * final sweep, before it reports completed. Asserted on the documents, markers and backups.
  */
 import { FieldPath, type QueryDocumentSnapshot } from '@google-cloud/firestore';
-import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RunStore } from '../../functions/src/control/runs';
@@ -17,7 +16,7 @@ import { WireClient } from '../../functions/src/engine/wire/client';
 import { rawDocumentFromSnapshot } from '../../functions/src/engine/wire/snapshot';
 import type { RawFields } from '../../functions/src/engine/wire/types';
 import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -26,7 +25,7 @@ describeEmulator('final sweep: documents created behind the cursor', () => {
   const db = testFirestore(projectId);
   const wire = new WireClient({ projectId, emulatorHost: emulatorHost() });
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '25', MIGRATION_CONCURRENT_BATCHES: '2', MIGRATION_CONNECTION_POOL_SIZE: '4' });
+  const config = emulatorConfig({ MIGRATION_BATCH_SIZE: '25', MIGRATION_CONCURRENT_BATCHES: '2', MIGRATION_CONNECTION_POOL_SIZE: '4' });
   const logLines: string[] = [];
   const ctx: RunnerContext = {
     db,

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FieldPath, Timestamp } from '@google-cloud/firestore';
 import { createLogger } from '../../functions/src/cli/log';
-import { loadConfig, type FiremigrateConfig } from '../../functions/src/config';
+import type { FiremigrateConfig } from '../../functions/src/config';
 import { ControlPaths } from '../../functions/src/control/paths';
 import type { RegistryEntry } from '../../functions/src/control/registry-store';
 import { newRunDocument, RunStore, type RunDocument } from '../../functions/src/control/runs';
@@ -23,7 +23,7 @@ import { handleMigrationAlert, type AlertOutcome } from '../../functions/src/pip
 import { InProcessAlertBus, type MessageHandler } from '../../functions/src/transports/in-process-alert-bus';
 import { LogMetricsSink } from '../../functions/src/transports/log-metrics-sink';
 import { TOPICS } from '../../functions/src/transports/names';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 /** Nearest-rank percentile, written out here so the test does not reuse the code it checks. */
 function nearestRank(values: number[], p: number): number {
@@ -46,7 +46,7 @@ describeEmulator('health monitor on the TradeYa demo', () => {
   // Response-time thresholds far above the defaults: this 2-core machine is shared, and a latency
   // alert caused by its load would hide the conditions under test (latency checks have unit tests).
   const SLOW_OK = '"responseTime":{"warning":30000,"critical":60000},"memory":{"warning":8192,"critical":16384}';
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '20', MONITOR_SAMPLE_SIZE: '100', MONITOR_ALERT_THRESHOLDS: `{${SLOW_OK}}` });
+  const config = emulatorConfig({ MIGRATION_BATCH_SIZE: '20', MONITOR_SAMPLE_SIZE: '100', MONITOR_ALERT_THRESHOLDS: `{${SLOW_OK}}` });
   const seeded = { docs: 100, seed: 7, now: new Date('2026-11-01T10:00:00Z') };
   const logLines: string[] = [];
   const log = createLogger({ format: 'json', write: (line) => logLines.push(line) });
@@ -267,7 +267,7 @@ describeEmulator('health monitor on the TradeYa demo', () => {
 
   it('a run in progress: batch figures are the markers\', a failing transform degrades, then a critical one escalates and the alert stops the run', async () => {
     const registry = createRegistry([...projectMigrations, failing]);
-    const tolerant = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MONITOR_SAMPLE_SIZE: '100', MONITOR_ALERT_THRESHOLDS: `{"errorRate":{"warning":0.01,"critical":0.5},${SLOW_OK}}` });
+    const tolerant = emulatorConfig({ MONITOR_SAMPLE_SIZE: '100', MONITOR_ALERT_THRESHOLDS: `{"errorRate":{"warning":0.01,"critical":0.5},${SLOW_OK}}` });
     const { runId, batch } = await runInProgress(tolerant);
     const keys = (await db.collection('trades').orderBy(FieldPath.documentId()).select().get()).docs.map((doc) => doc.ref.path);
     // Only legacy trades, so every document of these batches migrates.
@@ -324,7 +324,7 @@ describeEmulator('health monitor on the TradeYa demo', () => {
     expect(batchMetric.value).toBe(nearestRank(latencies, 95));
 
     // Stricter thresholds: the same error rate is critical; the escalation names the snapshot and onMigrationAlert stops the run.
-    const strict = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MONITOR_SAMPLE_SIZE: '100', MONITOR_ALERT_THRESHOLDS: `{"errorRate":{"warning":0.01,"critical":0.05},${SLOW_OK}}` });
+    const strict = emulatorConfig({ MONITOR_SAMPLE_SIZE: '100', MONITOR_ALERT_THRESHOLDS: `{"errorRate":{"warning":0.01,"critical":0.05},${SLOW_OK}}` });
     const outcomes: AlertOutcome[] = [];
     const stopper: MessageHandler = async (message) => {
       // onMigrationAlert acts on any message naming a critical snapshot; the escalation is the one meant for it.
@@ -448,7 +448,7 @@ describeEmulator('health monitor on the TradeYa demo', () => {
       up: tradesV2.up,
       probes: [{ name: 'slow-page', url: `${base}/app/slow` }, { name: 'broken-page', url: `${base}/app/broken` }],
     });
-    const probeConfig = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MONITOR_SAMPLE_SIZE: '5', MONITOR_ALERT_THRESHOLDS: '{"responseTime":{"warning":200,"critical":5000}}' });
+    const probeConfig = emulatorConfig({ MONITOR_SAMPLE_SIZE: '5', MONITOR_ALERT_THRESHOLDS: '{"responseTime":{"warning":200,"critical":5000}}' });
     const { snapshot } = await health({ registry: createRegistry([...projectMigrations, probed]), config: probeConfig, migrationIds: [probed.id] });
     const slow = checkOf(snapshot.checks, 'probe:slow-page');
     expect(slow).toMatchObject({ status: 'warning', threshold: 200, scope: { migrationId: probed.id, runId: null } });

@@ -1,5 +1,4 @@
 import { createLogger } from '../../functions/src/cli/log';
-import { loadConfig } from '../../functions/src/config';
 import { setMode } from '../../functions/src/compat/modes';
 import { handleSyncWrite, type SyncContext } from '../../functions/src/compat/sync-trigger';
 import { ControlPaths } from '../../functions/src/control/paths';
@@ -12,7 +11,7 @@ import { runHealthCheck } from '../../functions/src/monitor/health-run';
 import type { HealthCheck } from '../../functions/src/monitor/types';
 import { InProcessAlertBus } from '../../functions/src/transports/in-process-alert-bus';
 import { TOPICS } from '../../functions/src/transports/names';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 describeEmulator('health monitor: the dual-read sync trigger keeping up', () => {
   const projectId = 'demo-monitor-sync';
@@ -20,8 +19,7 @@ describeEmulator('health monitor: the dual-read sync trigger keeping up', () => 
   const wire = new WireClient({ projectId, emulatorHost: emulatorHost() });
   const paths = new ControlPaths();
   // Loose latency thresholds: the shared machine's load must not add alerts to the ones under test.
-  const config = loadConfig({
-    FIRESTORE_EMULATOR_HOST: emulatorHost(),
+  const config = emulatorConfig({
     MONITOR_SAMPLE_SIZE: '100',
     MONITOR_ALERT_THRESHOLDS: '{"responseTime":{"warning":30000,"critical":60000}}',
   });

@@ -12,7 +12,6 @@ import { FieldPath, type QueryDocumentSnapshot } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { RunRequests } from '../../functions/src/api/run-requests';
 import { createLogger, type Logger } from '../../functions/src/cli/log';
-import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RunStore } from '../../functions/src/control/runs';
@@ -26,7 +25,7 @@ import type { PipelineContext } from '../../functions/src/pipeline/context';
 import { handlePlanTask } from '../../functions/src/pipeline/plan-task';
 import { InProcessTaskQueue } from '../../functions/src/transports/in-process-task-queue';
 import type { PlanRunTask } from '../../functions/src/transports/task-payloads';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 const DOCS = 600;
 const idOf = (n: number) => `i${String(n).padStart(4, '0')}`;
@@ -98,8 +97,7 @@ describeEmulator('Cloud Functions pipeline: circuit breaker and finalisation ret
   const db = testFirestore(projectId);
   const wire = new SweepFailingWire({ projectId, emulatorHost: emulatorHost() });
   const paths = new ControlPaths();
-  const config = loadConfig({
-    FIRESTORE_EMULATOR_HOST: emulatorHost(),
+  const config = emulatorConfig({
     MIGRATION_BATCH_SIZE: '20',
     MIGRATION_CONCURRENT_BATCHES: '3',
     MIGRATION_EMERGENCY_WINDOW: '100',

@@ -1,4 +1,3 @@
-import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
 import { PartitionStore } from '../../functions/src/control/partitions';
 import { ControlPaths } from '../../functions/src/control/paths';
@@ -23,7 +22,7 @@ import { InProcessTaskQueue } from '../../functions/src/transports/in-process-ta
 import type { PlanRunTask } from '../../functions/src/transports/task-payloads';
 import type { TaskDelivery, TaskQueue } from '../../functions/src/transports/task-queue';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 interface Delivered {
   partition: string;
@@ -38,7 +37,7 @@ describeEmulator('Cloud Functions pipeline: plan and batch task handlers on the 
   const db = testFirestore(projectId);
   const wire = new WireClient({ projectId, emulatorHost: emulatorHost() });
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '40', MIGRATION_CONCURRENT_BATCHES: '3' });
+  const config = emulatorConfig({ MIGRATION_BATCH_SIZE: '40', MIGRATION_CONCURRENT_BATCHES: '3' });
   const registry = createRegistry(projectMigrations);
   const seeded = { docs: 1600, seed: 11, now: new Date('2026-11-01T10:00:00Z') };
   const actor = { user: 'pipeline-tester', identity: 'firebase-auth/u1', uid: 'u1' };
@@ -301,7 +300,7 @@ describeEmulator('Cloud Functions pipeline: plan and batch task handlers on the 
 
   it('health: a critical error rate becomes a snapshot and an alert, and the alert stops the run once (state preserved)', async () => {
     // A one-document sample keeps the health run (probes, integrity) short: the run must still be in progress when the alert arrives.
-    const strict = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MONITOR_SAMPLE_SIZE: '1', MONITOR_ALERT_THRESHOLDS: '{"errorRate":{"warning":0.00001,"critical":0.00002}}' });
+    const strict = emulatorConfig({ MONITOR_SAMPLE_SIZE: '1', MONITOR_ALERT_THRESHOLDS: '{"errorRate":{"warning":0.00001,"critical":0.00002}}' });
     const log = createLogger({ format: 'json', write: (line) => logLines.push(line) });
     const alerts = new InProcessAlertBus({ maxDeliveryAttempts: 3, retryDelayMs: 10 });
     const handled: AlertOutcome[] = [];

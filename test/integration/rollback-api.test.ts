@@ -3,7 +3,6 @@ import type { Express } from 'express';
 import { createApiApp } from '../../functions/src/api/app';
 import { TokenRejectedError, type IdTokenVerifier, type VerifiedCaller } from '../../functions/src/api/auth';
 import { createLogger } from '../../functions/src/cli/log';
-import { loadConfig } from '../../functions/src/config';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RunStore, newRunDocument, type RunDocument } from '../../functions/src/control/runs';
 import { createRegistry } from '../../functions/src/definitions/registry';
@@ -15,7 +14,7 @@ import type { RollbackPipelineContext, RollbackTask } from '../../functions/src/
 import { handleRollbackTask } from '../../functions/src/pipeline/rollback-task';
 import { InProcessTaskQueue } from '../../functions/src/transports/in-process-task-queue';
 import type { PlanRunTask } from '../../functions/src/transports/task-payloads';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 import { canonical, testWire } from '../support/raw-seed';
 import { dumpDatabase, rawCollections } from '../support/rollback-support';
 
@@ -41,7 +40,7 @@ describeEmulator('HTTP API: POST /api/migration/runs/:id/rollback', () => {
   const db = testFirestore(projectId);
   const wire = testWire(projectId);
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '50', MIGRATION_RETRY_DELAY: '5' });
+  const config = emulatorConfig({ MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '50', MIGRATION_RETRY_DELAY: '5' });
   const registry = createRegistry([tradesV2, conversationsV2]);
   const seeded = { docs: 120, seed: 3, now: new Date('2026-11-01T10:00:00Z') };
   const log = createLogger({ format: 'json', write: () => undefined });

@@ -1,6 +1,5 @@
 import { TokenRejectedError, type IdTokenVerifier, type VerifiedCaller } from '../../functions/src/api/auth';
 import { createLogger } from '../../functions/src/cli/log';
-import { loadConfig } from '../../functions/src/config';
 import { AuditLog, type StoredAuditEvent } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RunStore, type RunDocument } from '../../functions/src/control/runs';
@@ -13,7 +12,7 @@ import type { RollbackTask } from '../../functions/src/pipeline/rollback-payload
 import { handleRollbackRequest, type RollbackRequestDeps, type RollbackRequestEvent } from '../../functions/src/pipeline/rollback-request';
 import { handleRollbackTask } from '../../functions/src/pipeline/rollback-task';
 import { InProcessTaskQueue } from '../../functions/src/transports/in-process-task-queue';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 import { canonical, testWire } from '../support/raw-seed';
 import { dumpDatabase, rawCollections } from '../support/rollback-support';
 
@@ -50,7 +49,7 @@ describeEmulator('onRollbackRequest: rollback requests over Pub/Sub', () => {
   const db = testFirestore(projectId);
   const wire = testWire(projectId);
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '50', MIGRATION_RETRY_DELAY: '5' });
+  const config = emulatorConfig({ MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '50', MIGRATION_RETRY_DELAY: '5' });
   const registry = createRegistry([tradesV2, conversationsV2]);
   const seeded = { docs: 120, seed: 5, now: new Date('2026-11-01T10:00:00Z') };
   const logLines: string[] = [];

@@ -1,5 +1,4 @@
 import { FieldPath } from '@google-cloud/firestore';
-import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RegistryStore } from '../../functions/src/control/registry-store';
@@ -11,7 +10,7 @@ import { seedDemoData } from '../../functions/src/demo/seed-data';
 import { startRun, type RunnerContext } from '../../functions/src/engine/runner';
 import { conversationsV2, tradesV2 } from '../../functions/src/migrations/tradeya';
 import { assessRollback, startRollback, type RollbackContext } from '../../functions/src/rollback';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 import { canonical, dbl, int, map, readRawFields, str, testWire, ts } from '../support/raw-seed';
 import { dumpDatabase, rawCollections } from '../support/rollback-support';
 
@@ -20,7 +19,7 @@ describeEmulator('rollback: restore from before-images (G4)', () => {
   const db = testFirestore(projectId);
   const wire = testWire(projectId);
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '40', MIGRATION_RETRY_DELAY: '5' });
+  const config = emulatorConfig({ MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '40', MIGRATION_RETRY_DELAY: '5' });
   const log = createLogger({ format: 'json', write: (line) => { if (process.env.ROLLBACK_TEST_LOG) process.stderr.write(`${Date.now() % 1000000} ${line}\n`); }, minSeverity: 'INFO' });
   const lease = { ttlMs: 10_000, renewEveryMs: 3000 };
   const registry = createRegistry([tradesV2, conversationsV2]);
@@ -233,7 +232,7 @@ describeEmulator('rollback: restore from before-images (G4)', () => {
 
   it('restores 10,000 migrated trades exactly: every document equals its original at the Firestore value level', async () => {
     // Bigger batches than the other tests: the figure under test is exactness at size, not batching.
-    const sized = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '200', ROLLBACK_BATCH_SIZE: '200' });
+    const sized = emulatorConfig({ MIGRATION_BATCH_SIZE: '200', ROLLBACK_BATCH_SIZE: '200' });
     const manifest = await seedDemoData(db, { ...seeded, docs: 10_000 });
     const awkward = await addAwkwardValues();
     const originals = await rawCollections(db, wire, ['trades']);

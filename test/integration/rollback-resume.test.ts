@@ -1,5 +1,4 @@
 import { FieldPath, Timestamp } from '@google-cloud/firestore';
-import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { createLogger } from '../../functions/src/cli/log';
@@ -10,7 +9,7 @@ import { WireClient } from '../../functions/src/engine/wire/client';
 import { grpcError, Status } from '../../functions/src/engine/wire/status';
 import { tradesV2 } from '../../functions/src/migrations/tradeya';
 import { prepareRollbackRun, resumeRollback, rollbackBatch, startRollback, type RollbackContext } from '../../functions/src/rollback';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 import { canonical, testWire } from '../support/raw-seed';
 import { rawCollections } from '../support/rollback-support';
 
@@ -19,7 +18,7 @@ describeEmulator('rollback: stop, crash and resume', () => {
   const db = testFirestore(projectId);
   const wire = testWire(projectId);
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '40', MIGRATION_RETRY_DELAY: '5' });
+  const config = emulatorConfig({ MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '40', MIGRATION_RETRY_DELAY: '5' });
   const log = createLogger({ format: 'json', write: () => undefined, minSeverity: 'ERROR' });
   const lease = { ttlMs: 10_000, renewEveryMs: 3000 };
   const ctx: RollbackContext = { db, wire, config, paths, registry: createRegistry([tradesV2]), lease, holder: 'test-host/1/first', log };
@@ -139,7 +138,7 @@ describeEmulator('rollback: stop, crash and resume', () => {
 
   it('stops resumable at ROLLBACK_TIMEOUT with the reason recorded, and a resume finishes the job', async () => {
     const { originals, legacy } = await seedAndMigrate();
-    const timed = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), ROLLBACK_BATCH_SIZE: '40', ROLLBACK_TIMEOUT: '1000', MIGRATION_CONCURRENT_BATCHES: '1' });
+    const timed = emulatorConfig({ ROLLBACK_BATCH_SIZE: '40', ROLLBACK_TIMEOUT: '1000', MIGRATION_CONCURRENT_BATCHES: '1' });
     const outcome = await (await startRollback({ ...ctx, config: timed, wire: slowWire(400) }, { migrationId: tradesV2.id, force: false, ...caller })).outcome;
     expect(outcome.status).toBe('paused');
     expect(outcome.statusReason).toMatch(/ROLLBACK_TIMEOUT \(1000 ms\) passed/);
@@ -152,7 +151,7 @@ describeEmulator('rollback: stop, crash and resume', () => {
 
   it('notices at ROLLBACK_SAFETY_INTERVAL that another process paused the rollback run, keeps that status and releases the lease', async () => {
     await seedAndMigrate();
-    const checked = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), ROLLBACK_BATCH_SIZE: '40', ROLLBACK_SAFETY_INTERVAL: '1000', MIGRATION_CONCURRENT_BATCHES: '1' });
+    const checked = emulatorConfig({ ROLLBACK_BATCH_SIZE: '40', ROLLBACK_SAFETY_INTERVAL: '1000', MIGRATION_CONCURRENT_BATCHES: '1' });
     let paused = false;
     const session = await startRollback({ ...ctx, config: checked, wire: slowWire(300) }, { migrationId: tradesV2.id, force: false, ...caller }, {
       onBatch: (running) => {
@@ -170,7 +169,7 @@ describeEmulator('rollback: stop, crash and resume', () => {
 
   it('stops as emergency_stopped when the failure rate passes ROLLBACK_EMERGENCY_THRESHOLD', async () => {
     const { runId } = await seedAndMigrate();
-    const strict = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), ROLLBACK_BATCH_SIZE: '40', ROLLBACK_EMERGENCY_THRESHOLD: '0.1', MIGRATION_CONCURRENT_BATCHES: '1' });
+    const strict = emulatorConfig({ ROLLBACK_BATCH_SIZE: '40', ROLLBACK_EMERGENCY_THRESHOLD: '0.1', MIGRATION_CONCURRENT_BATCHES: '1' });
     let deleted = false;
     const session = await startRollback({ ...ctx, config: strict }, { migrationId: tradesV2.id, force: false, ...caller }, {
       onBatch: () => {

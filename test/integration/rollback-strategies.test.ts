@@ -1,6 +1,6 @@
 import { FieldValue } from '@google-cloud/firestore';
 import { z } from 'zod';
-import { loadConfig, type FiremigrateConfig } from '../../functions/src/config';
+import type { FiremigrateConfig } from '../../functions/src/config';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RunStore } from '../../functions/src/control/runs';
 import { createLogger } from '../../functions/src/cli/log';
@@ -12,7 +12,7 @@ import { seedDemoData } from '../../functions/src/demo/seed-data';
 import { startRun } from '../../functions/src/engine/runner';
 import { tradesV2 } from '../../functions/src/migrations/tradeya';
 import { assessRollback, startRollback, type RollbackContext } from '../../functions/src/rollback';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 import { bigFields, canonical, exoticFields, seedRaw, testWire } from '../support/raw-seed';
 import { dumpDatabase, rawCollections } from '../support/rollback-support';
 
@@ -55,8 +55,8 @@ describeEmulator('rollback: strategies (restore of awkward values through the ru
   const db = testFirestore(projectId);
   const wire = testWire(projectId);
   const paths = new ControlPaths();
-  const baseEnv = { FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '40', MIGRATION_RETRY_DELAY: '5' };
-  const config = loadConfig(baseEnv);
+  const baseEnv = { MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '40', MIGRATION_RETRY_DELAY: '5' };
+  const config = emulatorConfig(baseEnv);
   const log = createLogger({ format: 'json', write: () => undefined, minSeverity: 'ERROR' });
   const lease = { ttlMs: 10_000, renewEveryMs: 3000 };
   const ctx: RollbackContext = { db, wire, config, paths, registry: createRegistry([tradesV2, nestedPatch, wholeReplace]), lease, holder: 'test-host/1/strategies', log };
@@ -110,7 +110,7 @@ describeEmulator('rollback: strategies (restore of awkward values through the ru
   it('reverts with down() a run made with MIGRATION_ROLLBACK_ENABLED=false', async () => {
     const manifest = await seedDemoData(db, { docs: 160, seed: 3, now: new Date('2026-11-01T10:00:00Z') });
     const originals = await rawCollections(db, wire, ['trades']);
-    const noImages = loadConfig({ ...baseEnv, MIGRATION_ROLLBACK_ENABLED: 'false' });
+    const noImages = emulatorConfig({ ...baseEnv, MIGRATION_ROLLBACK_ENABLED: 'false' });
     const runId = await migrate(tradesV2, noImages);
     expect((await db.collection(paths.backups(tradesV2.id, runId)).count().get()).data().count).toBe(0);
 
@@ -148,7 +148,7 @@ describeEmulator('rollback: strategies (restore of awkward values through the ru
 
   it('says revert is impossible for a migration without down() and no before-images', async () => {
     await seedThings();
-    await migrate(wholeReplace, loadConfig({ ...baseEnv, MIGRATION_ROLLBACK_ENABLED: 'false' }));
+    await migrate(wholeReplace, emulatorConfig({ ...baseEnv, MIGRATION_ROLLBACK_ENABLED: 'false' }));
     const assessment = await assessRollback(ctx, { migrationId: wholeReplace.id });
     expect(assessment.ready).toBe(false);
     expect(assessment.readiness.find((check) => check.check === 'strategy')).toMatchObject({ ok: false, detail: expect.stringMatching(/defines no down\(\)/) });
@@ -170,7 +170,7 @@ describeEmulator('rollback: strategies (restore of awkward values through the ru
     expect(await dumpDatabase(db, wire)).toEqual(before);
 
     // Without the check the rollback starts, and the batch holding the damaged backup fails the run (resumable).
-    const unchecked = { ...ctx, config: loadConfig({ ...baseEnv, ROLLBACK_BACKUP_VALIDATION: 'false' }) };
+    const unchecked = { ...ctx, config: emulatorConfig({ ...baseEnv, ROLLBACK_BACKUP_VALIDATION: 'false' }) };
     const outcome = await (await startRollback(unchecked, { migrationId: nestedPatch.id, force: false, ...caller })).outcome;
     expect(outcome.status).toBe('failed');
     expect(outcome.statusReason).toMatch(/not a backup document/);

@@ -1,7 +1,6 @@
 import { Timestamp } from '@google-cloud/firestore';
 import { createLogger } from '../../functions/src/cli/log';
 import { getMode } from '../../functions/src/compat/modes';
-import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RegistryStore } from '../../functions/src/control/registry-store';
@@ -17,7 +16,7 @@ import { rollbackTaskId, type RollbackPipelineContext, type RollbackTask } from 
 import { AUTO_ROLLBACK_USER, handleRollbackTask, type RollbackTaskOutcome } from '../../functions/src/pipeline/rollback-task';
 import { InProcessTaskQueue } from '../../functions/src/transports/in-process-task-queue';
 import type { TaskDelivery, TaskQueue } from '../../functions/src/transports/task-queue';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 import { canonical, testWire } from '../support/raw-seed';
 import { rawCollections } from '../support/rollback-support';
 
@@ -32,7 +31,7 @@ describeEmulator('rollback on Cloud Tasks: the rollbackBatch handler on the in-p
   const db = testFirestore(projectId);
   const wire = testWire(projectId);
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '25', MIGRATION_RETRY_DELAY: '5' });
+  const config = emulatorConfig({ MIGRATION_BATCH_SIZE: '60', ROLLBACK_BATCH_SIZE: '25', MIGRATION_RETRY_DELAY: '5' });
   const registry = createRegistry([tradesV2, conversationsV2]);
   const seeded = { docs: 200, seed: 7, now: new Date('2026-11-01T10:00:00Z') };
   const caller = { user: 'ops-team', identity: 'firebase-auth/u-admin <admin@example.com>', reason: 'rollback through tasks' };

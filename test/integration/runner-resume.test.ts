@@ -1,5 +1,4 @@
 import { FieldPath, Timestamp } from '@google-cloud/firestore';
-import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
 import { PartitionStore, newPartitionDocument, type PartitionDocument } from '../../functions/src/control/partitions';
 import { ControlPaths } from '../../functions/src/control/paths';
@@ -13,14 +12,14 @@ import { ResumeRefusedError, resumeRun, startRun, type RunnerContext } from '../
 import { WireClient } from '../../functions/src/engine/wire/client';
 import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 describeEmulator('runner: resume after a crash and after a stop', () => {
   const projectId = 'demo-runner-resume';
   const db = testFirestore(projectId);
   const wire = new WireClient({ projectId, emulatorHost: emulatorHost() });
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_BATCH_SIZE: '40', MIGRATION_CONCURRENT_BATCHES: '3', MIGRATION_CONNECTION_POOL_SIZE: '6' });
+  const config = emulatorConfig({ MIGRATION_BATCH_SIZE: '40', MIGRATION_CONCURRENT_BATCHES: '3', MIGRATION_CONNECTION_POOL_SIZE: '6' });
   const perBatch = documentsPerCommit(config.migration);
   const logLines: string[] = [];
   const ctx: RunnerContext = {

@@ -1,5 +1,4 @@
 import { Timestamp } from '@google-cloud/firestore';
-import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
 import { LeaseHeldError, LeaseKeeper, LeaseLostError, LeaseStore, type LeaseSettings } from '../../functions/src/control/lease';
 import { ControlPaths } from '../../functions/src/control/paths';
@@ -11,7 +10,7 @@ import { seedDemoData } from '../../functions/src/demo/seed-data';
 import { resumeRun, startRun, type RunnerContext } from '../../functions/src/engine/runner';
 import { WireClient } from '../../functions/src/engine/wire/client';
 import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -20,7 +19,7 @@ describeEmulator('runs and the migration lease', () => {
   const db = testFirestore(projectId);
   const wire = new WireClient({ projectId, emulatorHost: emulatorHost() });
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost() });
+  const config = emulatorConfig();
   const short: LeaseSettings = { ttlMs: 1500, renewEveryMs: 500 };
   const runs = new RunStore(db, paths);
   const registry = new RegistryStore(db, paths);

@@ -1,5 +1,4 @@
 import { Timestamp, type DocumentSnapshot } from '@google-cloud/firestore';
-import { loadConfig } from '../../functions/src/config';
 import { modeForMigrateRun } from '../../functions/src/compat/mode-policy';
 import { setMode } from '../../functions/src/compat/modes';
 import { handleSyncWrite, syncPartition, syncRunId, SYNC_USER, type SyncContext } from '../../functions/src/compat/sync-trigger';
@@ -12,7 +11,7 @@ import type { RunLog } from '../../functions/src/engine/runner';
 import { WireClient } from '../../functions/src/engine/wire/client';
 import { projectMigrations } from '../../functions/src/migrations';
 import { conversationsV2, tradesV2 } from '../../functions/src/migrations/tradeya';
-import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
+import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 
 const quiet: RunLog = { debug: () => undefined, info: () => undefined, warning: () => undefined, error: () => undefined };
 
@@ -41,7 +40,7 @@ describeEmulator('dual-read sync trigger: legacy writes brought to the new shape
   const projectId = 'demo-sync-trigger';
   const db = testFirestore(projectId);
   const paths = new ControlPaths();
-  const config = loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_RETRY_DELAY: '5' });
+  const config = emulatorConfig({ MIGRATION_RETRY_DELAY: '5' });
   const wire = WireClient.forFirestore(db);
   const ctx: SyncContext = { db, wire, config, paths, registry: createRegistry(projectMigrations), log: quiet };
   const caller = { user: 'ops', identity: 'emulator' };

@@ -1,9 +1,32 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '..', '..');
 /** The built CLI (`npm run build`). */
 export const CLI = join(ROOT, 'functions', 'lib', 'cli', 'main.js');
+
+/** The newest modification time (ms) of the TypeScript sources under `dir`. */
+function newestSourceMs(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSourceMs(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Builds the CLI when a source is newer than it, so a suite run alone tests the current code while
+ * `npm test` (which builds first) pays for no second build. tsc emits even with type errors, so
+ * its exit status is not the verdict: the CLI file is.
+ */
+export function ensureCliBuilt(): void {
+  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestSourceMs(join(ROOT, 'functions', 'src'))) return;
+  spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'ignore' });
+  if (!existsSync(CLI)) throw new Error(`npm run build did not produce ${CLI}`);
+}
 
 export type JsonLine = Record<string, unknown> & { type?: string };
 

@@ -1,4 +1,5 @@
 import { Firestore } from '@google-cloud/firestore';
+import { loadConfig, type FiremigrateConfig } from '../../functions/src/config';
 import { resetEmulatorProject } from '../../functions/src/dev/firestore-emulator';
 
 /** `describe` where the emulator runs; the whole group is skipped (announced once by global setup) where it is missing. */
@@ -10,6 +11,16 @@ export function emulatorHost(): string {
   const host = process.env.FIRESTORE_EMULATOR_HOST;
   if (!host) throw new Error('FIRESTORE_EMULATOR_HOST is not set: run integration tests through jest (global setup starts the emulator)');
   return host;
+}
+
+/**
+ * The configuration of engine code running inside this jest process, on the test emulator. The
+ * memory threshold is raised because the throttle measures this process's RSS, which here is
+ * jest's own (ts-jest and every suite's modules): it passes the 512 MB default part-way through a
+ * full run, and the engine would then pause for memory no migration holds.
+ */
+export function emulatorConfig(env: Record<string, string> = {}): FiremigrateConfig {
+  return loadConfig({ FIRESTORE_EMULATOR_HOST: emulatorHost(), MIGRATION_MEMORY_THRESHOLD: '16384', ...env });
 }
 
 /**
