@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { FieldPath, Timestamp } from '@google-cloud/firestore';
 import { createLogger } from '../../functions/src/cli/log';
 import type { FiremigrateConfig } from '../../functions/src/config';
@@ -14,6 +16,7 @@ import { migrateBatch } from '../../functions/src/engine/batch-core';
 import { startRun, type RunnerContext } from '../../functions/src/engine/runner';
 import { WireClient } from '../../functions/src/engine/wire/client';
 import { projectMigrations } from '../../functions/src/migrations';
+import { conversationsV2 } from '../../functions/src/migrations/tradeya/conversations';
 import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
 import { runHealthCheck, type HealthRunDeps, type HealthRunResult } from '../../functions/src/monitor/health-run';
 import { alertStatePath } from '../../functions/src/monitor/monitor-paths';
@@ -377,6 +380,77 @@ describeEmulator('health monitor on the TradeYa demo', () => {
     expect(stored.score).toBe(95);
     // Metrics went to stderr as log lines, beside the logs.
     expect(err.join('')).toContain('"name":"firemigrate/score","value":95');
+  });
+  it('firemigrate monitor --version <v>, global flags after the command as the npm alias passes them: only that version\'s migrations, other alerts left open; unknown version exit 2', async () => {
+    const { main } = await import('../../functions/src/cli/main');
+    const fixture = join(__dirname, '..', 'fixtures', 'migrations', 'monitor', 'users-city-v3.ts');
+    const cli = async (args: string[]): Promise<{ code: number; out: string; err: string }> => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => (out.push(String(chunk)), true));
+      const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => (err.push(String(chunk)), true));
+      try {
+        return { code: await main(['node', 'firemigrate', ...args]), out: out.join(''), err: err.join('') };
+      } finally {
+        stdout.mockRestore();
+        stderr.mockRestore();
+      }
+    };
+    const migrationsOf = (report: { checks: HealthCheck[] }) => [...new Set(report.checks.map((check) => check.scope.migrationId))].sort();
+    const snapshots = db.collection(paths.healthSnapshots());
+    // An orphan user reference in an already-v2 trade: a warning alert of tradeya-trades-v2 (version 2.0), opened by a run over everything.
+    const dataset = new DemoDataset(seeded);
+    const v2 = Array.from({ length: seeded.docs }, (_, i) => dataset.trade(i)).find((trade) => trade.case.kind === 'alreadyV2')!;
+    await db.collection('trades').doc(v2.id).update({ 'participants.creator': 'nobody-here' });
+    const orphanAlertKey = `${tradesV2.id}/-/orphans`;
+    const openAlerts = async () => (await db.collection(alertStatePath(paths)).get()).docs.map((doc) => doc.get('alert.key') as string).sort();
+    process.env.MONITOR_ALERT_THRESHOLDS = `{${SLOW_OK}}`;
+    try {
+      const all = await cli(['monitor', '--migration', tradesV2.id, '--project', projectId, '--json', '--migrations', fixture]);
+      expect(all.err).not.toContain('error:');
+      const allReport = JSON.parse(all.out);
+      expect({ code: all.code, status: allReport.status, version: allReport.version, migrations: migrationsOf(allReport) }).toEqual({ code: 2, status: 'DEGRADED', version: null, migrations: [tradesV2.id, null].sort() });
+      expect(await openAlerts()).toEqual([orphanAlertKey]);
+
+      // Version 3.0: only the fixture's migration (loaded, never run), beside the database's checks.
+      const v3 = await cli(['monitor', '--version', '3.0', '--project', projectId, '--json', '--migrations', fixture]);
+      expect(v3.err).not.toContain('error:');
+      const v3Report = JSON.parse(v3.out);
+      expect({ code: v3.code, status: v3Report.status, version: v3Report.version, migrations: migrationsOf(v3Report) }).toEqual({ code: 0, status: 'HEALTHY', version: '3.0', migrations: ['fixture-users-city-v3', null].sort() });
+      expect(v3Report.checks.find((check: HealthCheck) => check.name === 'compatReader')).toMatchObject({ status: 'ok', scope: { migrationId: 'fixture-users-city-v3' } });
+      // The trades alert is outside version 3.0: neither resolved nor announced; the trend compares with no snapshot of everything.
+      expect(v3Report.alerts).toEqual({ opened: 0, changed: 0, persisting: 0, resolved: 0 });
+      expect(await openAlerts()).toEqual([orphanAlertKey]);
+      expect(v3Report.trend.comparedWith).toBe(0);
+      expect((await snapshots.doc(v3Report.id).get()).get('version')).toBe('3.0');
+
+      // Version 2.0, global flags before the command this time (a variadic one closed by "=", else it would take the command
+      // name as a path): both TradeYa migrations, not the fixture; the trades alert persists.
+      const v2Run = await cli(['--project', projectId, `--migrations=${fixture}`, 'monitor', '--version', '2.0', '--json']);
+      expect(v2Run.err).not.toContain('error:');
+      const v2Report = JSON.parse(v2Run.out);
+      expect({ code: v2Run.code, version: v2Report.version, migrations: migrationsOf(v2Report) }).toEqual({ code: 2, version: '2.0', migrations: [conversationsV2.id, tradesV2.id, null].sort() });
+      expect(v2Report.alerts.persisting).toBe(1);
+      expect(await openAlerts()).toEqual(expect.arrayContaining([orphanAlertKey]));
+
+      // The terminal report names the version and its migrations.
+      const text = await cli(['monitor', '--version', '3.0', '--project', projectId, '--migrations', fixture]);
+      expect(text.out.split('\n')[1]).toBe('Only the migrations of version 3.0: fixture-users-city-v3');
+
+      // Unknown version, or a --migration of another version: usage errors (exit 2) that store nothing.
+      const stored = (await snapshots.count().get()).data().count;
+      const unknown = await cli(['monitor', '--version', '9.9', '--project', projectId, '--migrations', fixture]);
+      expect(unknown).toEqual({ code: 2, out: '', err: 'error: --version "9.9" matches no migration: known versions are "2.0", "3.0"\n' });
+      const mixed = await cli(['monitor', '--version', '3.0', '--migration', tradesV2.id, '--project', projectId, '--migrations', fixture]);
+      expect(mixed).toEqual({ code: 2, out: '', err: `error: --migration ${tradesV2.id} is of version "2.0", not of --version "3.0"\n` });
+      expect((await snapshots.count().get()).data().count).toBe(stored);
+    } finally {
+      delete process.env.MONITOR_ALERT_THRESHOLDS;
+    }
+
+    // The root --version still prints the package's version.
+    const manifestVersion = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+    expect(await cli(['--version'])).toEqual({ code: 0, out: `${manifestVersion}\n`, err: '' });
   });
   it('firemigrate monitor --watch --interval 1: a health run each interval, each compared with the previous, until Ctrl-C', async () => {
     const { main } = await import('../../functions/src/cli/main');

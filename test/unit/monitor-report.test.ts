@@ -23,6 +23,7 @@ const snapshot: StoredHealthSnapshot = {
   ],
   runs: [],
   metrics: { score: 55 },
+  version: null,
   trend: {
     overall: 'degrading',
     comparedWith: 2,
@@ -57,6 +58,14 @@ describe('monitor report', () => {
       'Alerts: 2 opened, 0 changed severity, 0 still open, 1 resolved',
       'Trend: degrading (against 2 previous snapshots)',
       '  degrading score: 55 vs 100 points, -45 (-45.0 %)',
+    ]);
+  });
+
+  it('a run restricted to one version says so under the header, naming the migrations it covered', () => {
+    expect(renderHealthReport({ ...snapshot, version: '2.0' }).slice(0, 3)).toEqual([
+      'Health CRITICAL — score 55/100 at 2026-11-29T12:00:00.000Z (snapshot snap-2, 1 active run, 830 ms)',
+      'Only the migrations of version 2.0: m',
+      '',
     ]);
   });
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config';
 import { UnknownMigrationError } from '../definitions/errors';
 import * as cleanup from './commands/cleanup';
@@ -33,15 +33,36 @@ function packageVersion(): string {
   return manifest.version;
 }
 
+/** The global options (GlobalOptions): accepted before the command and after it. */
+const GLOBAL_OPTIONS: ReadonlyArray<readonly [flags: string, description: string]> = [
+  ['--project <id>', 'Firestore project (default: GCLOUD_PROJECT / GOOGLE_CLOUD_PROJECT; demo-firemigrate on the emulator)'],
+  ['--env <name>', 'environment name; loads .env.<name> from the working directory when it exists (set variables win)'],
+  ['--migrations <paths...>', 'migration files or folders to load beside the built-in ones'],
+  ['--user <name>', 'who answers for this command (recorded with runs and audit events beside the Google identity)'],
+  ['--json', 'print one machine-readable JSON document on stdout'],
+];
+
+/**
+ * With positional options the root's options end at the command name, so a command can have an
+ * option named like a root one (`monitor --version <v>` beside `firemigrate --version`). The
+ * global options are then declared on every command too, so they keep working after it
+ * (`firemigrate plan x --project p`, the npm aliases, printed resume commands);
+ * `optsWithGlobals()` merges both places.
+ */
+function acceptGlobalOptions(command: Command): void {
+  for (const sub of command.commands) {
+    for (const [flags, description] of GLOBAL_OPTIONS) sub.addOption(new Option(flags, description));
+    acceptGlobalOptions(sub);
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('firemigrate')
     .description('Zero-downtime schema and data migrations for Cloud Firestore')
     .version(packageVersion())
-    .option('--project <id>', 'Firestore project (default: GCLOUD_PROJECT / GOOGLE_CLOUD_PROJECT; demo-firemigrate on the emulator)')
-    .option('--env <name>', 'environment name; loads .env.<name> from the working directory when it exists (set variables win)')
-    .option('--migrations <paths...>', 'migration files or folders to load beside the built-in ones')
-    .option('--user <name>', 'who answers for this command (recorded with runs and audit events beside the Google identity)')
-    .option('--json', 'print one machine-readable JSON document on stdout')
+    .enablePositionalOptions();
+  for (const [flags, description] of GLOBAL_OPTIONS) program.addOption(new Option(flags, description));
+  program
     .showHelpAfterError()
     // Usage errors exit 2 (see main): commander must throw instead of exiting itself.
     .exitOverride()
@@ -49,6 +70,7 @@ export function buildProgram(): Command {
       applyEnvironment(actionCommand.optsWithGlobals<GlobalOptions>().env);
     });
   for (const command of COMMANDS) command.register(program);
+  acceptGlobalOptions(program);
   return program;
 }
 

@@ -42,6 +42,11 @@ import { slackMessage, type AlertEvent, type AlertWebhook } from './webhook';
 export const DEFAULT_INDEX_FILE = join(__dirname, '..', '..', '..', 'firestore.indexes.json');
 /** Previous snapshots a trend compares with. */
 export const TREND_DEPTH = 5;
+/**
+ * Latest snapshots searched for those of the same scope (all migrations, or one version): an hour
+ * of the scheduled minutely runs, so a `monitor --version` run finds its predecessors among them.
+ */
+export const TREND_WINDOW = 60;
 
 /** A run in progress, as `onMigrationAlert` reads it: `critical` runs are stopped. */
 export interface RunHealth {
@@ -68,6 +73,8 @@ export interface StoredHealthSnapshot {
   runs: RunHealth[];
   /** `{ "<migrationId>/<name>" | "<name>": value }`: what later snapshots' trends compare with. */
   metrics: Record<string, number>;
+  /** Set when the run covered only the migrations of this version (`firemigrate monitor --version`); trends compare like with like. */
+  version: string | null;
   trend: TrendReport;
   alerts: { opened: number; changed: number; persisting: number; resolved: number };
 }
@@ -89,6 +96,12 @@ export interface HealthRunDeps {
   webhook?: AlertWebhook | null;
   /** Migrations to monitor beside those with a registry entry (e.g. before their first run). */
   migrationIds?: readonly string[];
+  /**
+   * Only the migrations of this version: registry entries and loaded definitions whose `version`
+   * equals it (definitions included before their first run). Alerts of other migrations are left
+   * open, neither seen nor resolved.
+   */
+  version?: string;
   /** How long a legacy write made during dual-read may stay legacy before the sync trigger counts as lagging (default SYNC_GRACE_MS). */
   syncGraceMs?: number;
 }
@@ -122,13 +135,24 @@ function declared(deps: HealthRunDeps): IndexDefinition[] | Error {
   }
 }
 
+/** The versions a health run can be restricted to: of the registry entries and of the loaded definitions, sorted. */
+export async function knownVersions(db: Firestore, paths: ControlPaths, registry: MigrationRegistry): Promise<string[]> {
+  const versions = new Set([...(await new RegistryStore(db, paths).list()).map((entry) => entry.version), ...registry.all().map((migration) => migration.version)]);
+  return [...versions].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
 async function findTargets(deps: HealthRunDeps): Promise<Target[]> {
-  const { db, paths } = deps;
+  const { db, paths, version } = deps;
   const entries = new Map<string, RegistryEntry | null>((await new RegistryStore(db, paths).list()).map((entry) => [entry.id, entry]));
   for (const id of deps.migrationIds ?? []) if (!entries.has(id)) entries.set(id, null);
+  if (version !== undefined) {
+    for (const migration of deps.registry.all()) if (migration.version === version && !entries.has(migration.id)) entries.set(migration.id, null);
+  }
   const known = new Set(deps.registry.all().map((migration) => migration.id));
   const targets: Target[] = [];
   for (const [migrationId, entry] of entries) {
+    // An entry records the version it ran; a definition not run yet has only its own.
+    if (version !== undefined && (entry?.version ?? (known.has(migrationId) ? deps.registry.get(migrationId).version : null)) !== version) continue;
     const runId = entry?.activeRunId ?? entry?.lastRunId ?? null;
     const run = runId ? ((await db.doc(paths.run(migrationId, runId)).get()).data() as RunDocument | undefined) ?? null : null;
     targets.push({ migrationId, migration: known.has(migrationId) ? deps.registry.get(migrationId) : null, run, active: run?.status === 'running' });
@@ -263,9 +287,13 @@ function snapshotId(now: Date): string {
   return `${now.toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}`;
 }
 
+/** The metrics of the latest snapshots of the same scope as this run (all migrations, or the same version). */
 async function previousMetrics(deps: HealthRunDeps): Promise<Array<Record<string, number>>> {
-  const snapshot = await deps.db.collection(deps.paths.healthSnapshots()).orderBy('checkedAt', 'desc').limit(TREND_DEPTH).select('metrics').get();
-  return snapshot.docs.map((doc) => (doc.get('metrics') as Record<string, number> | undefined) ?? {});
+  const snapshot = await deps.db.collection(deps.paths.healthSnapshots()).orderBy('checkedAt', 'desc').limit(TREND_WINDOW).select('metrics', 'version').get();
+  return snapshot.docs
+    .filter((doc) => ((doc.get('version') as string | null | undefined) ?? null) === (deps.version ?? null))
+    .slice(0, TREND_DEPTH)
+    .map((doc) => (doc.get('metrics') as Record<string, number> | undefined) ?? {});
 }
 
 export async function runHealthCheck(deps: HealthRunDeps, now: Date = new Date()): Promise<HealthRunResult> {
@@ -308,7 +336,9 @@ export async function runHealthCheck(deps: HealthRunDeps, now: Date = new Date()
   const checkedAt = Timestamp.fromDate(now);
   const current = alertsOf(checks);
   const store = new AlertStateStore(db, paths);
-  const alertPlan = planAlerts(current, await store.open());
+  const monitored = new Set(targets.map((target) => target.migrationId));
+  const open = (await store.open()).filter((entry) => deps.version === undefined || entry.alert.migrationId === null || monitored.has(entry.alert.migrationId));
+  const alertPlan = planAlerts(current, open);
   const snapshot: StoredHealthSnapshot = {
     id,
     status: snapshotStatus(levels, runs.length),
@@ -319,6 +349,7 @@ export async function runHealthCheck(deps: HealthRunDeps, now: Date = new Date()
     checks,
     runs,
     metrics: metricMap(metrics),
+    version: deps.version ?? null,
     trend,
     alerts: { opened: alertPlan.opened.length, changed: alertPlan.changed.length, persisting: alertPlan.persisting.length, resolved: alertPlan.resolved.length },
   };

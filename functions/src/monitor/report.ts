@@ -33,6 +33,10 @@ export function renderHealthReport(snapshot: StoredHealthSnapshot, options: { cr
   const lines = [
     `Health ${snapshot.status} — score ${snapshot.score}/100 at ${snapshot.checkedAt.toDate().toISOString()} (snapshot ${snapshot.id}, ${snapshot.activeRuns} active run${snapshot.activeRuns === 1 ? '' : 's'}, ${snapshot.durationMs} ms)`,
   ];
+  if (snapshot.version !== null) {
+    const migrations = [...new Set(snapshot.checks.map((check) => check.scope.migrationId).filter((id): id is string => id !== null))];
+    lines.push(`Only the migrations of version ${snapshot.version}: ${migrations.join(', ')}`);
+  }
   const shown = options.criticalOnly ? snapshot.checks.filter((check) => check.status === 'critical' || check.status === 'error') : snapshot.checks;
   for (const dimension of DIMENSIONS) {
     const checks = shown.filter((check) => check.dimension === dimension);
