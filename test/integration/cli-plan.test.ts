@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Timestamp } from '@google-cloud/firestore';
 import { demoManifest, seedDemoData, type DemoManifest } from '../../functions/src/demo/seed-data';
+import { CLI, ROOT, ensureCliBuilt } from '../support/cli-process';
 import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
 
-const ROOT = join(__dirname, '..', '..');
-const CLI = join(ROOT, 'functions', 'lib', 'cli', 'main.js');
 
 interface CliResult {
   code: number;
@@ -34,10 +33,7 @@ describeEmulator('firemigrate CLI: plan, list, validate, seed-demo', () => {
   let manifest: DemoManifest;
 
   beforeAll(async () => {
-    // Others' files may be mid-edit and fail type-checking; tsc still emits, so judge by the output file.
-    const started = Date.now();
-    await new Promise<void>((resolve) => execFile('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT }, () => resolve()));
-    if (!existsSync(CLI) || statSync(CLI).mtimeMs < started) throw new Error(`the build did not produce ${CLI}`);
+    ensureCliBuilt();
     await resetProject(projectId);
     manifest = await seedDemoData(db, { docs: 300, seed: 11 });
   }, 300_000);
