@@ -11,7 +11,6 @@
 import { Firestore, type QueryDocumentSnapshot } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
-import { getAuth } from 'firebase-admin/auth';
 import { createLogger } from '../../functions/src/cli/log';
 import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
@@ -26,13 +25,10 @@ import { runHealthCheck } from '../../functions/src/monitor/health-run';
 import { alertEventsPath } from '../../functions/src/pipeline/alert-stop';
 import { TOPICS } from '../../functions/src/transports/names';
 import { PubSubAlertBus } from '../../functions/src/transports/pubsub-alert-bus';
-import { functionUrl, restCall, setBackgroundTriggers, suiteProjectId, suiteVariable } from './support/suite';
+import { functionUrl, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId } from './support/suite';
 
 const paths = new ControlPaths();
 
-function resetFirestore(projectId: string): Promise<unknown> {
-  return restCall('DELETE', `http://${suiteVariable('FIRESTORE_EMULATOR_HOST')}/emulator/v1/projects/${projectId}/databases/(default)/documents`);
-}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('alerts and auth end to end: health → Pub/Sub → onMigrationAlert; API 401/403/400', () => {
@@ -56,25 +52,18 @@ describe('alerts and auth end to end: health → Pub/Sub → onMigrationAlert; A
     pubsub = new PubSub({ projectId });
     alerts = new PubSubAlertBus(pubsub);
     // The suite's Firestore is shared by the e2e files, which run one at a time (--runInBand): start from nothing.
-    await resetFirestore(projectId);
+    await resetFirestore();
   });
   afterAll(async () => {
     // The stopped run still holds the migration's lease: leave the files after this one an empty Firestore.
-    await resetFirestore(projectId);
+    await resetFirestore();
     await alerts.close();
     await db.terminate();
     await deleteApp(admin);
   });
 
-  /** An Auth-emulator user with `claims`, signed in over REST: its ID token carries them. */
   async function tokenWith(claims: Record<string, boolean>, name: string): Promise<string> {
-    const email = `${name}-${tag}@example.com`;
-    const password = 'e2e-password';
-    const user = await getAuth(admin).createUser({ email, password });
-    await getAuth(admin).setCustomUserClaims(user.uid, claims);
-    const identityToolkit = `http://${suiteVariable('FIREBASE_AUTH_EMULATOR_HOST')}/identitytoolkit.googleapis.com/v1`;
-    const signedIn = await restCall<{ idToken: string }>('POST', `${identityToolkit}/accounts:signInWithPassword?key=e2e-api-key`, { email, password, returnSecureToken: true });
-    return signedIn.idToken;
+    return (await signedInUser(admin, claims, `${name}-${tag}@example.com`)).token;
   }
 
   async function post(path: string, body: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {

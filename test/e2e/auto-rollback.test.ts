@@ -12,7 +12,6 @@
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
-import { getAuth } from 'firebase-admin/auth';
 import { createLogger } from '../../functions/src/cli/log';
 import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
@@ -33,15 +32,11 @@ import { TOPICS } from '../../functions/src/transports/names';
 import { PubSubAlertBus } from '../../functions/src/transports/pubsub-alert-bus';
 import { canonical } from '../support/raw-seed';
 import { rawCollections } from '../support/rollback-support';
-import { functionUrl, restCall, setBackgroundTriggers, suiteProjectId, suiteVariable } from './support/suite';
+import { functionUrl, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId, suiteVariable } from './support/suite';
 
 const paths = new ControlPaths();
 const SEEDED_COLLECTIONS = ['trades', 'users', 'conversations'];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function resetFirestore(projectId: string): Promise<unknown> {
-  return restCall('DELETE', `http://${suiteVariable('FIRESTORE_EMULATOR_HOST')}/emulator/v1/projects/${projectId}/databases/(default)/documents`);
-}
 
 describe('auto-rollback end to end: health critical → onMigrationAlert stops the run → rollbackBatch restores every document', () => {
   const projectId = suiteProjectId();
@@ -61,10 +56,10 @@ describe('auto-rollback end to end: health critical → onMigrationAlert stops t
     pubsub = new PubSub({ projectId });
     alerts = new PubSubAlertBus(pubsub);
     // The suite's Firestore is shared by the e2e files, which run one at a time (--runInBand): start from nothing.
-    await resetFirestore(projectId);
+    await resetFirestore();
   });
   afterAll(async () => {
-    await resetFirestore(projectId);
+    await resetFirestore();
     await alerts.close();
     await wire.close();
     await db.terminate();
@@ -72,13 +67,7 @@ describe('auto-rollback end to end: health critical → onMigrationAlert stops t
   });
 
   async function adminToken(): Promise<string> {
-    const email = `auto-rollback-${tag}@example.com`;
-    const password = 'e2e-password';
-    const user = await getAuth(admin).createUser({ email, password });
-    await getAuth(admin).setCustomUserClaims(user.uid, { migrationAdmin: true });
-    const identityToolkit = `http://${suiteVariable('FIREBASE_AUTH_EMULATOR_HOST')}/identitytoolkit.googleapis.com/v1`;
-    const signedIn = await restCall<{ idToken: string }>('POST', `${identityToolkit}/accounts:signInWithPassword?key=e2e-api-key`, { email, password, returnSecureToken: true });
-    return signedIn.idToken;
+    return (await signedInUser(admin, { migrationAdmin: true }, `auto-rollback-${tag}@example.com`)).token;
   }
 
   /** A health run that finds nothing critical (every threshold out of reach): a snapshot a harmless alert can name. */

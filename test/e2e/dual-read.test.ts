@@ -1,6 +1,5 @@
 import { Firestore, Timestamp } from '@google-cloud/firestore';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
-import { getAuth } from 'firebase-admin/auth';
 import { readInNewShape, listUserTrades } from '../../functions/src/compat';
 import { getMode } from '../../functions/src/compat/modes';
 import { ControlPaths } from '../../functions/src/control/paths';
@@ -9,7 +8,7 @@ import type { DocData } from '../../functions/src/definitions/types';
 import { backupId, readBackup } from '../../functions/src/engine/before-image';
 import { WireClient } from '../../functions/src/engine/wire/client';
 import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
-import { functionUrl, restCall, suiteProjectId, suiteVariable } from './support/suite';
+import { functionUrl, resetFirestore, signedInUser, suiteProjectId } from './support/suite';
 
 jest.setTimeout(240_000);
 
@@ -43,19 +42,15 @@ describe('zero downtime on the emulator suite: dual-read during a real run, and 
     admin = initializeApp({ projectId }, 'e2e-dual-read');
     db = new Firestore({ projectId });
   });
+  // The suite's Firestore is shared by the e2e files, which run one at a time: start from nothing.
+  beforeAll(resetFirestore);
   afterAll(async () => {
     await db.terminate();
     await deleteApp(admin);
   });
 
   async function adminToken(): Promise<string> {
-    const email = `dual-read-${tag}@example.com`;
-    const password = 'e2e-password';
-    const user = await getAuth(admin).createUser({ email, password });
-    await getAuth(admin).setCustomUserClaims(user.uid, { migrationAdmin: true });
-    const identityToolkit = `http://${suiteVariable('FIREBASE_AUTH_EMULATOR_HOST')}/identitytoolkit.googleapis.com/v1`;
-    const signedIn = await restCall<{ idToken: string }>('POST', `${identityToolkit}/accounts:signInWithPassword?key=e2e-api-key`, { email, password, returnSecureToken: true });
-    return signedIn.idToken;
+    return (await signedInUser(admin, { migrationAdmin: true }, `dual-read-${tag}@example.com`)).token;
   }
 
   it('an app-style reader looping through a real migration run sees every trade, in the new shape, at every moment', async () => {

@@ -1,12 +1,11 @@
 import { Firestore } from '@google-cloud/firestore';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
-import { getAuth } from 'firebase-admin/auth';
 import { ControlPaths } from '../../functions/src/control/paths';
 import type { RunDocument } from '../../functions/src/control/runs';
 import { seedDemoData } from '../../functions/src/demo/seed-data';
 import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
-import { functionUrl, restCall, setBackgroundTriggers, suiteProjectId, suiteVariable } from './support/suite';
+import { functionUrl, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId } from './support/suite';
 
 const FINAL = ['completed', 'failed', 'aborted', 'paused', 'emergency_stopped'];
 
@@ -20,6 +19,8 @@ describe('pipeline end to end: HTTP start → planRun task → migrateBatch task
     admin = initializeApp({ projectId }, 'e2e-pipeline');
     db = new Firestore({ projectId });
   });
+  // The suite's Firestore is shared by the e2e files, which run one at a time: start from nothing.
+  beforeAll(resetFirestore);
   afterAll(async () => {
     await db.terminate();
     await deleteApp(admin);
@@ -27,17 +28,7 @@ describe('pipeline end to end: HTTP start → planRun task → migrateBatch task
 
   /** An Auth-emulator user with the migrationAdmin claim, signed in over REST: its ID token carries the claim. */
   async function adminToken(): Promise<string> {
-    const email = `pipeline-${tag}@example.com`;
-    const password = 'e2e-password';
-    const user = await getAuth(admin).createUser({ email, password });
-    await getAuth(admin).setCustomUserClaims(user.uid, { migrationAdmin: true });
-    const identityToolkit = `http://${suiteVariable('FIREBASE_AUTH_EMULATOR_HOST')}/identitytoolkit.googleapis.com/v1`;
-    const signedIn = await restCall<{ idToken: string }>('POST', `${identityToolkit}/accounts:signInWithPassword?key=e2e-api-key`, {
-      email,
-      password,
-      returnSecureToken: true,
-    });
-    return signedIn.idToken;
+    return (await signedInUser(admin, { migrationAdmin: true }, `pipeline-${tag}@example.com`)).token;
   }
 
   it('an admin starts an executed run over HTTPS and the Tasks emulator drives it to completion', async () => {

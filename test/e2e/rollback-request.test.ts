@@ -20,7 +20,6 @@ import { isDeepStrictEqual } from 'node:util';
 import { Firestore, type QueryDocumentSnapshot } from '@google-cloud/firestore';
 import { PubSub, type Topic } from '@google-cloud/pubsub';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
-import { getAuth } from 'firebase-admin/auth';
 import type { StoredAuditEvent } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
 import type { RunDocument } from '../../functions/src/control/runs';
@@ -31,15 +30,11 @@ import type { RollbackRequestEvent, RollbackRequestOutcome } from '../../functio
 import type { RollbackRunDocument } from '../../functions/src/rollback/rollback-run';
 import { TOPICS } from '../../functions/src/transports/names';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
-import { functionUrl, restCall, setBackgroundTriggers, suiteProjectId, suiteVariable } from './support/suite';
+import { functionUrl, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId, suiteVariable } from './support/suite';
 
 const paths = new ControlPaths();
 const FINAL = ['completed', 'failed', 'aborted', 'paused', 'emergency_stopped', 'rolled_back'];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function resetFirestore(projectId: string): Promise<unknown> {
-  return restCall('DELETE', `http://${suiteVariable('FIRESTORE_EMULATOR_HOST')}/emulator/v1/projects/${projectId}/databases/(default)/documents`);
-}
 
 /** A REST document's typed fields (integerValue vs doubleValue, timestampValue with its micros): what "exact" means. */
 type RawFields = Record<string, unknown>;
@@ -105,24 +100,17 @@ describe('rollback requests end to end: migration-rollback → onRollbackRequest
     pubsub = new PubSub({ projectId });
     topic = pubsub.topic(TOPICS.rollback);
     // The suite's Firestore is shared by the e2e files, which run one at a time (--runInBand): start from nothing.
-    await resetFirestore(projectId);
+    await resetFirestore();
   });
   afterAll(async () => {
-    await resetFirestore(projectId);
+    await resetFirestore();
     await pubsub.close();
     await db.terminate();
     await deleteApp(admin);
   });
 
-  /** An Auth-emulator user with `claims`, signed in over REST: its ID token carries them. */
   async function userWith(claims: Record<string, boolean>, name: string): Promise<{ uid: string; email: string; token: string }> {
-    const email = `${name}-${tag}@example.com`;
-    const password = 'e2e-password';
-    const user = await getAuth(admin).createUser({ email, password });
-    await getAuth(admin).setCustomUserClaims(user.uid, claims);
-    const identityToolkit = `http://${suiteVariable('FIREBASE_AUTH_EMULATOR_HOST')}/identitytoolkit.googleapis.com/v1`;
-    const signedIn = await restCall<{ idToken: string }>('POST', `${identityToolkit}/accounts:signInWithPassword?key=e2e-api-key`, { email, password, returnSecureToken: true });
-    return { uid: user.uid, email, token: signedIn.idToken };
+    return signedInUser(admin, claims, `${name}-${tag}@example.com`);
   }
 
   async function runOf(runId: string): Promise<RunDocument> {

@@ -1,4 +1,6 @@
 /** The running emulator suite, as `firebase emulators:exec` describes it in the environment. */
+import type { App } from 'firebase-admin/app';
+import { getAuth } from 'firebase-admin/auth';
 
 export function suiteVariable(name: string): string {
   const value = process.env[name];
@@ -52,4 +54,19 @@ export async function setBackgroundTriggers(enabled: boolean): Promise<void> {
   const path = enabled ? 'enableBackgroundTriggers' : 'disableBackgroundTriggers';
   const response = await fetch(`http://${suiteVariable('FIREBASE_EMULATOR_HUB')}/functions/${path}`, { method: 'PUT' });
   if (!response.ok) throw new Error(`the emulator hub refused ${path}: HTTP ${response.status} ${await response.text()}`);
+}
+
+/** Deletes every document of the suite's project: the files share one Firestore emulator, and each starts from an empty database. */
+export async function resetFirestore(): Promise<void> {
+  await restCall('DELETE', `http://${suiteVariable('FIRESTORE_EMULATOR_HOST')}/emulator/v1/projects/${suiteProjectId()}/databases/(default)/documents`);
+}
+
+/** An Auth-emulator user with `claims`, signed in over REST: its ID token carries them. */
+export async function signedInUser(admin: App, claims: Record<string, boolean>, email: string): Promise<{ uid: string; email: string; token: string }> {
+  const password = 'e2e-password';
+  const user = await getAuth(admin).createUser({ email, password });
+  await getAuth(admin).setCustomUserClaims(user.uid, claims);
+  const identityToolkit = `http://${suiteVariable('FIREBASE_AUTH_EMULATOR_HOST')}/identitytoolkit.googleapis.com/v1`;
+  const signedIn = await restCall<{ idToken: string }>('POST', `${identityToolkit}/accounts:signInWithPassword?key=e2e-api-key`, { email, password, returnSecureToken: true });
+  return { uid: user.uid, email, token: signedIn.idToken };
 }
