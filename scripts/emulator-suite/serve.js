@@ -11,8 +11,9 @@ async function main() {
   const port = Object.fromEntries(suitePorts().map(({ emulator, port }) => [emulator, port]));
   console.log(
     `Emulator suite for ${SUITE_PROJECT_ID} (offline); Ctrl-C stops every emulator.\n` +
-      `  health:  http://127.0.0.1:${port.functions}/${SUITE_PROJECT_ID}/us-central1/api/migration/health\n` +
-      `  the CLI: FIRESTORE_EMULATOR_HOST=127.0.0.1:${port.firestore} npx firemigrate ...\n`,
+      `  health:    http://127.0.0.1:${port.functions}/${SUITE_PROJECT_ID}/us-central1/api/migration/health\n` +
+      `  dashboard: http://127.0.0.1:${port.functions}/${SUITE_PROJECT_ID}/us-central1/api/dashboard/\n` +
+      `  the CLI:   FIRESTORE_EMULATOR_HOST=127.0.0.1:${port.firestore} npx firemigrate ...\n`,
   );
   return serveEmulatorSuite();
 }

@@ -51,7 +51,7 @@ describe('firebase.json', () => {
   });
 
   it('uploads the built code and package files, never tests, sources, benchmarks or node_modules', () => {
-    for (const kept of ['package.json', 'package-lock.json', 'functions/lib/index.js', 'functions/lib/cli/main.js', '.env']) {
+    for (const kept of ['package.json', 'package-lock.json', 'functions/lib/index.js', 'functions/lib/cli/main.js', 'functions/lib/dashboard/index.html', '.env']) {
       expect([kept, isIgnored(kept)]).toEqual([kept, false]);
     }
     const excluded = [
@@ -60,6 +60,7 @@ describe('firebase.json', () => {
       'test/support/emulator.ts',
       'bench/run.ts',
       'functions/src/index.ts',
+      'functions/src/dashboard/main.ts',
       '.git/HEAD',
       '.ci/run.sh',
       'firebase-debug.log',

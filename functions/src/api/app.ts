@@ -8,6 +8,8 @@ import type { RollbackPipelineContext } from '../pipeline/rollback-payload';
 import type { PlanRunTask } from '../transports/task-payloads';
 import type { TaskQueue } from '../transports/task-queue';
 import type { IdTokenVerifier } from './auth';
+import { dashboardPage } from './dashboard-page';
+import { dashboardRoutes } from './dashboard-routes';
 import { ApiError, errorHandler } from './errors';
 import { healthRoute } from './health-route';
 import { FirestoreHealthSnapshots, type HealthSnapshotReader } from './health-snapshots';
@@ -34,12 +36,17 @@ export interface ApiDeps {
   healthTimeoutMs?: number;
   /** How long the health route reuses the migration summary it read (default 10000 ms). */
   healthStateTtlMs?: number;
+  /** The built dashboard page (default: functions/lib/dashboard). */
+  dashboardDir?: string;
 }
 
 /** Where the routes live. The function is named `api`, so behind a Hosting rewrite it sees the
  * full path and when called on its own URL (`…/api/migration/...`) only `/migration/...`. */
 export const API_BASE_PATH = '/api/migration';
 const FUNCTION_RELATIVE_BASE_PATH = '/migration';
+/** The operator dashboard (api/dashboard-page.ts), beside the routes it reads: `…/api/dashboard/`. */
+export const DASHBOARD_BASE_PATH = '/api/dashboard';
+const FUNCTION_RELATIVE_DASHBOARD_PATH = '/dashboard';
 
 /**
  * The HTTP API as an express app: `onRequest(app)` serves it, tests run it with supertest. See
@@ -59,6 +66,7 @@ export function createApiApp(deps: ApiDeps): Express {
     next();
   });
   router.use(readRoutes({ db: deps.db, paths, registry: deps.registry, verifier: deps.verifier, health }));
+  router.use(dashboardRoutes({ db: deps.db, paths, verifier: deps.verifier }));
   router.use(runRoutes({ registry: deps.registry, verifier: deps.verifier, requests, basePath: API_BASE_PATH }));
   router.use(modeRoutes({ db: deps.db, paths, registry: deps.registry, verifier: deps.verifier }));
   if (deps.rollback) router.use(rollbackRoutes({ verifier: deps.verifier, rollback: deps.rollback, basePath: API_BASE_PATH }));
@@ -66,6 +74,7 @@ export function createApiApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use([API_BASE_PATH, FUNCTION_RELATIVE_BASE_PATH], router);
+  app.use([DASHBOARD_BASE_PATH, FUNCTION_RELATIVE_DASHBOARD_PATH], dashboardPage({ dir: deps.dashboardDir }));
   app.use((request) => {
     throw new ApiError(404, 'not-found', `no route for ${request.method} ${request.path}`);
   });
