@@ -15,7 +15,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Firestore, type QueryDocumentSnapshot } from '@google-cloud/firestore';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
-import { getAuth } from 'firebase-admin/auth';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createLogger } from '../../functions/src/cli/log';
 import { loadConfig } from '../../functions/src/config';
@@ -29,7 +28,7 @@ import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
 import { runHealthCheck } from '../../functions/src/monitor/health-run';
 import type { RollbackRunDocument } from '../../functions/src/rollback/rollback-run';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
-import { functionUrl, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId } from './support/suite';
+import { E2E_PASSWORD, functionUrl, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId } from './support/suite';
 
 const paths = new ControlPaths();
 const FINAL = ['completed', 'failed', 'aborted', 'paused', 'emergency_stopped', 'rolled_back'];
@@ -54,7 +53,7 @@ describe('operator dashboard end to end (Chromium on the emulator suite)', () =>
   const manifest = demoManifest(seeded);
   const registry = createRegistry(projectMigrations);
   const log = createLogger({ format: 'json', write: () => undefined });
-  const password = 'e2e-dashboard-password';
+  const password = E2E_PASSWORD;
   let admin: App;
   let db: Firestore;
   let userDataDir: string;

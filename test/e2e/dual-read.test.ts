@@ -133,7 +133,8 @@ describe('zero downtime on the emulator suite: dual-read during a real run, and 
     const legacy = legacyTrade(7);
     await db.doc(path).set(legacy);
 
-    const deadline = Date.now() + 90_000;
+    // Generous: the Functions emulator works through the run's own trigger events (one per migrated trade) first.
+    const deadline = Date.now() + 180_000;
     let data = (await db.doc(path).get()).data()!;
     while (data.schemaVersion !== '2.0' && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 500));

@@ -56,14 +56,27 @@ export async function setBackgroundTriggers(enabled: boolean): Promise<void> {
   if (!response.ok) throw new Error(`the emulator hub refused ${path}: HTTP ${response.status} ${await response.text()}`);
 }
 
-/** Deletes every document of the suite's project: the files share one Firestore emulator, and each starts from an empty database. */
+/**
+ * Deletes every document of the suite's project: the files share one Firestore emulator, and each
+ * starts from an empty database. Triggers are off meanwhile: one delete event per trade and
+ * conversation would otherwise queue thousands of sync-trigger invocations in the Functions
+ * emulator, ahead of the next file's own events.
+ */
 export async function resetFirestore(): Promise<void> {
-  await restCall('DELETE', `http://${suiteVariable('FIRESTORE_EMULATOR_HOST')}/emulator/v1/projects/${suiteProjectId()}/databases/(default)/documents`);
+  await setBackgroundTriggers(false);
+  try {
+    await restCall('DELETE', `http://${suiteVariable('FIRESTORE_EMULATOR_HOST')}/emulator/v1/projects/${suiteProjectId()}/databases/(default)/documents`);
+  } finally {
+    await setBackgroundTriggers(true);
+  }
 }
+
+/** The password of every user `signedInUser` creates (a browser test signs in with it too). */
+export const E2E_PASSWORD = 'e2e-password';
 
 /** An Auth-emulator user with `claims`, signed in over REST: its ID token carries them. */
 export async function signedInUser(admin: App, claims: Record<string, boolean>, email: string): Promise<{ uid: string; email: string; token: string }> {
-  const password = 'e2e-password';
+  const password = E2E_PASSWORD;
   const user = await getAuth(admin).createUser({ email, password });
   await getAuth(admin).setCustomUserClaims(user.uid, claims);
   const identityToolkit = `http://${suiteVariable('FIREBASE_AUTH_EMULATOR_HOST')}/identitytoolkit.googleapis.com/v1`;
