@@ -1,7 +1,7 @@
 import type { Firestore } from '@google-cloud/firestore';
 import type { ControlPaths } from '../control/paths';
 import type { Migration, MigrationTarget } from '../definitions/types';
-import { changeMode, type ModeChangeResult, type ModeState } from './modes';
+import { changeMode, type ModeChange, type ModeChangeResult, type ModeState } from './modes';
 
 /**
  * The automatic mode changes around runs (what a careful operator expects):
@@ -42,61 +42,53 @@ export type ModePolicyOutcome =
 const union = (a: readonly string[], b: readonly string[]) => [...new Set([...a, ...b])];
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
 
+/** What a policy step makes of the current mode: a change, or the outcome of making none. */
+type ModeDecision = { change: ModeChange } | { none: ModePolicyOutcome };
+
+/** Applies `decide` in changeMode's transaction, never over an operator's maintenance mode. */
+async function applyPolicy(db: Firestore, paths: ControlPaths, decide: (previous: ModeState | null) => ModeDecision): Promise<ModePolicyOutcome> {
+  let none: ModePolicyOutcome | undefined;
+  const result = await changeMode(
+    db,
+    (previous) => {
+      const decision: ModeDecision = previous?.mode === 'maintenance' ? { none: { action: 'kept-maintenance', mode: previous } } : decide(previous);
+      none = 'none' in decision ? decision.none : undefined;
+      return 'change' in decision ? decision.change : null;
+    },
+    paths,
+  );
+  return result ? { action: 'changed', result } : none!;
+}
+
 /**
  * Adds the run's collection to dual-read. `sync`: add the migration to the trigger's list
  * (migrate runs), remove it (rollbacks), or leave the list (cleanup runs).
  */
-async function enterDualRead(db: Firestore, paths: ControlPaths, cause: RunModeCause, sync: 'on' | 'off' | 'keep', why: string): Promise<ModePolicyOutcome> {
+function enterDualRead(db: Firestore, paths: ControlPaths, cause: RunModeCause, sync: 'on' | 'off' | 'keep', why: string): Promise<ModePolicyOutcome> {
   const collection = targetCollectionId(cause.migration.target);
-  let kept: ModePolicyOutcome | undefined;
-  const result = await changeMode(
-    db,
-    (previous) => {
-      kept = undefined;
-      if (previous?.mode === 'maintenance') {
-        kept = { action: 'kept-maintenance', mode: previous };
-        return null;
-      }
-      const dual = previous?.mode === 'dual-read' ? previous : null;
-      const collections = union(dual?.collections ?? [], [collection]);
-      const current = dual?.migrations ?? [];
-      const migrations = sync === 'on' ? union(current, [cause.migration.id]) : sync === 'off' ? current.filter((id) => id !== cause.migration.id) : current;
-      if (dual && sameSet(dual.collections, collections) && sameSet(current, migrations)) {
-        kept = { action: 'unchanged', mode: dual };
-        return null;
-      }
-      return { mode: 'dual-read', collections, migrations, migrationId: cause.migration.id, runId: cause.runId, user: cause.user, identity: cause.identity, reason: why };
-    },
-    paths,
-  );
-  return result ? { action: 'changed', result } : kept!;
+  return applyPolicy(db, paths, (previous) => {
+    const dual = previous?.mode === 'dual-read' ? previous : null;
+    const collections = union(dual?.collections ?? [], [collection]);
+    const current = dual?.migrations ?? [];
+    const migrations = sync === 'on' ? union(current, [cause.migration.id]) : sync === 'off' ? current.filter((id) => id !== cause.migration.id) : current;
+    if (dual && sameSet(dual.collections, collections) && sameSet(current, migrations)) return { none: { action: 'unchanged', mode: dual } };
+    return { change: { mode: 'dual-read', collections, migrations, migrationId: cause.migration.id, runId: cause.runId, user: cause.user, identity: cause.identity, reason: why } };
+  });
 }
 
 /** Takes the run's collection out of dual-read (normal once no collection is left), with the migrations targeting it. */
-async function leaveDualRead(db: Firestore, paths: ControlPaths, cause: RunModeCause, migrationsOfCollection: readonly string[], why: string): Promise<ModePolicyOutcome> {
+function leaveDualRead(db: Firestore, paths: ControlPaths, cause: RunModeCause, migrationsOfCollection: readonly string[], why: string): Promise<ModePolicyOutcome> {
   const collection = targetCollectionId(cause.migration.target);
-  let kept: ModePolicyOutcome | undefined;
-  const result = await changeMode(
-    db,
-    (previous) => {
-      kept = undefined;
-      if (previous?.mode === 'maintenance') {
-        kept = { action: 'kept-maintenance', mode: previous };
-        return null;
-      }
-      if (previous?.mode !== 'dual-read' || !previous.collections.includes(collection)) {
-        kept = { action: 'unchanged', mode: previous ?? { mode: 'normal', collections: [], migrations: [], migrationId: null, runId: null, changedAt: null, changedBy: null, reason: null } };
-        return null;
-      }
-      const collections = previous.collections.filter((id) => id !== collection);
-      const base = { migrationId: cause.migration.id, runId: cause.runId, user: cause.user, identity: cause.identity, reason: why };
-      if (collections.length === 0) return { mode: 'normal', ...base };
-      const migrations = previous.migrations.filter((id) => !migrationsOfCollection.includes(id));
-      return { mode: 'dual-read', collections, migrations, ...base };
-    },
-    paths,
-  );
-  return result ? { action: 'changed', result } : kept!;
+  return applyPolicy(db, paths, (previous) => {
+    if (previous?.mode !== 'dual-read' || !previous.collections.includes(collection)) {
+      return { none: { action: 'unchanged', mode: previous ?? { mode: 'normal', collections: [], migrations: [], migrationId: null, runId: null, changedAt: null, changedBy: null, reason: null } } };
+    }
+    const collections = previous.collections.filter((id) => id !== collection);
+    const base = { migrationId: cause.migration.id, runId: cause.runId, user: cause.user, identity: cause.identity, reason: why };
+    if (collections.length === 0) return { change: { mode: 'normal', ...base } };
+    const migrations = previous.migrations.filter((id) => !migrationsOfCollection.includes(id));
+    return { change: { mode: 'dual-read', collections, migrations, ...base } };
+  });
 }
 
 /** A migrate run started or resumed: its collection is dual-read and the sync trigger applies its migration. */
