@@ -9,7 +9,9 @@ const {
 
 const jest = require.resolve('jest/bin/jest');
 // --runInBand: the e2e files share one emulator suite (its Firestore, queues and topics), so they run one at a time.
-const command = [process.execPath, jest, '--selectProjects', 'e2e', '--runInBand', ...process.argv.slice(2)].map(shellQuote).join(' ');
+const sequencer = require.resolve('../../test/e2e/support/sequencer.js');
+// The sequencer orders the files so one file's trigger backlog does not delay the next (see there).
+const command = [process.execPath, jest, '--selectProjects', 'e2e', '--runInBand', '--testSequencer', sequencer, ...process.argv.slice(2)].map(shellQuote).join(' ');
 const started = Date.now();
 runWithEmulatorSuite(command).then(
   (code) => {

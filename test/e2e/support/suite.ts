@@ -56,19 +56,9 @@ export async function setBackgroundTriggers(enabled: boolean): Promise<void> {
   if (!response.ok) throw new Error(`the emulator hub refused ${path}: HTTP ${response.status} ${await response.text()}`);
 }
 
-/**
- * Deletes every document of the suite's project: the files share one Firestore emulator, and each
- * starts from an empty database. Triggers are off meanwhile: one delete event per trade and
- * conversation would otherwise queue thousands of sync-trigger invocations in the Functions
- * emulator, ahead of the next file's own events.
- */
+/** Deletes every document of the suite's project: the files share one Firestore emulator, and each starts from an empty database. */
 export async function resetFirestore(): Promise<void> {
-  await setBackgroundTriggers(false);
-  try {
-    await restCall('DELETE', `http://${suiteVariable('FIRESTORE_EMULATOR_HOST')}/emulator/v1/projects/${suiteProjectId()}/databases/(default)/documents`);
-  } finally {
-    await setBackgroundTriggers(true);
-  }
+  await restCall('DELETE', `http://${suiteVariable('FIRESTORE_EMULATOR_HOST')}/emulator/v1/projects/${suiteProjectId()}/databases/(default)/documents`);
 }
 
 /** The password of every user `signedInUser` creates (a browser test signs in with it too). */
