@@ -19,7 +19,6 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createLogger } from '../../functions/src/cli/log';
 import { loadConfig } from '../../functions/src/config';
 import { ControlPaths } from '../../functions/src/control/paths';
-import type { RunDocument } from '../../functions/src/control/runs';
 import { createRegistry } from '../../functions/src/definitions/registry';
 import type { DocData } from '../../functions/src/definitions/types';
 import { DemoDataset, demoManifest, seedDemoData } from '../../functions/src/demo/seed-data';
@@ -28,10 +27,9 @@ import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
 import { runHealthCheck } from '../../functions/src/monitor/health-run';
 import type { RollbackRunDocument } from '../../functions/src/rollback/rollback-run';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
-import { E2E_PASSWORD, functionUrl, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId } from './support/suite';
+import { E2E_PASSWORD, FINAL_RUN_STATUSES, functionUrl, readRun, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId, waitForFinalRun } from './support/suite';
 
 const paths = new ControlPaths();
-const FINAL = ['completed', 'failed', 'aborted', 'paused', 'emergency_stopped', 'rolled_back'];
 const SCREENSHOT = join(__dirname, '..', '..', 'docs', 'dashboard-mid-run.png');
 const CHROMIUM_ARGS = [
   '--headless',
@@ -95,20 +93,8 @@ describe('operator dashboard end to end (Chromium on the emulator suite)', () =>
     await page.locator('[data-testid=signed-in-as]').filter({ hasText: email }).waitFor();
   }
 
-  async function runOf(id: string): Promise<RunDocument> {
-    return (await db.doc(paths.run(tradesV2.id, id)).get()).data() as RunDocument;
-  }
-
-  async function waitForFinal(id: string, timeoutMs: number): Promise<RunDocument> {
-    const deadline = Date.now() + timeoutMs;
-    let run = await runOf(id);
-    while (!FINAL.includes(run.status)) {
-      if (Date.now() > deadline) throw new Error(`run ${id} is still ${run.status} after ${timeoutMs} ms`);
-      await sleep(500);
-      run = await runOf(id);
-    }
-    return run;
-  }
+  const runOf = (runId: string) => readRun(db, tradesV2.id, runId);
+  const waitForFinal = (runId: string, timeoutMs: number) => waitForFinalRun(db, tradesV2.id, runId, timeoutMs);
 
   async function healthCheck(): Promise<{ score: number; status: string }> {
     const { snapshot } = await runHealthCheck({ db, paths, config: loadConfig({}), registry, alerts: { publish: async () => 'not-published' }, stallAfterMs: 3_600_000, log, indexes: null });
@@ -169,7 +155,7 @@ describe('operator dashboard end to end (Chromium on the emulator suite)', () =>
       }
       lastPercent = percent;
       if (status === 'completed' && percent === 100) break;
-      if (status && FINAL.includes(status) && status !== 'completed') throw new Error(`the page shows run ${runId} ${status}`);
+      if (status && FINAL_RUN_STATUSES.includes(status) && status !== 'completed') throw new Error(`the page shows run ${runId} ${status}`);
       if (Date.now() > deadline) throw new Error(`the page shows run ${runId} ${status} at ${percent} % after 150 s`);
       await sleep(150);
     }

@@ -22,7 +22,6 @@ import { PubSub, type Topic } from '@google-cloud/pubsub';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
 import type { StoredAuditEvent } from '../../functions/src/control/audit';
 import { ControlPaths } from '../../functions/src/control/paths';
-import type { RunDocument } from '../../functions/src/control/runs';
 import type { DocData } from '../../functions/src/definitions/types';
 import { DemoDataset, demoManifest, seedDemoData } from '../../functions/src/demo/seed-data';
 import { tradesV2 } from '../../functions/src/migrations/tradeya/trades';
@@ -30,10 +29,9 @@ import type { RollbackRequestEvent, RollbackRequestOutcome } from '../../functio
 import type { RollbackRunDocument } from '../../functions/src/rollback/rollback-run';
 import { TOPICS } from '../../functions/src/transports/names';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
-import { functionUrl, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId, suiteVariable } from './support/suite';
+import { functionUrl, readRun, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId, suiteVariable, waitForFinalRun } from './support/suite';
 
 const paths = new ControlPaths();
-const FINAL = ['completed', 'failed', 'aborted', 'paused', 'emergency_stopped', 'rolled_back'];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A REST document's typed fields (integerValue vs doubleValue, timestampValue with its micros): what "exact" means. */
@@ -113,20 +111,8 @@ describe('rollback requests end to end: migration-rollback → onRollbackRequest
     return signedInUser(admin, claims, `${name}-${tag}@example.com`);
   }
 
-  async function runOf(runId: string): Promise<RunDocument> {
-    return (await db.doc(paths.run(tradesV2.id, runId)).get()).data() as RunDocument;
-  }
-
-  async function waitForFinal(runId: string, timeoutMs: number): Promise<RunDocument> {
-    const deadline = Date.now() + timeoutMs;
-    let run = await runOf(runId);
-    while (!FINAL.includes(run.status)) {
-      if (Date.now() > deadline) throw new Error(`run ${runId} is still ${run.status} after ${timeoutMs} ms`);
-      await sleep(500);
-      run = await runOf(runId);
-    }
-    return run;
-  }
+  const runOf = (runId: string) => readRun(db, tradesV2.id, runId);
+  const waitForFinal = (runId: string, timeoutMs: number) => waitForFinalRun(db, tradesV2.id, runId, timeoutMs);
 
   /**
    * Publishes one message and waits for the one event document `onRollbackRequest` records for

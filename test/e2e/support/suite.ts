@@ -1,6 +1,9 @@
 /** The running emulator suite, as `firebase emulators:exec` describes it in the environment. */
+import type { Firestore } from '@google-cloud/firestore';
 import type { App } from 'firebase-admin/app';
 import { getAuth } from 'firebase-admin/auth';
+import { ControlPaths } from '../../../functions/src/control/paths';
+import type { RunDocument } from '../../../functions/src/control/runs';
 
 export function suiteVariable(name: string): string {
   const value = process.env[name];
@@ -72,4 +75,23 @@ export async function signedInUser(admin: App, claims: Record<string, boolean>, 
   const identityToolkit = `http://${suiteVariable('FIREBASE_AUTH_EMULATOR_HOST')}/identitytoolkit.googleapis.com/v1`;
   const signedIn = await restCall<{ idToken: string }>('POST', `${identityToolkit}/accounts:signInWithPassword?key=e2e-api-key`, { email, password, returnSecureToken: true });
   return { uid: user.uid, email, token: signedIn.idToken };
+}
+
+/** Statuses a run rests in until someone acts: waiting for one of them is waiting for the run to settle. */
+export const FINAL_RUN_STATUSES: readonly string[] = ['completed', 'failed', 'aborted', 'paused', 'emergency_stopped', 'rolled_back'];
+
+export async function readRun(db: Firestore, migrationId: string, runId: string): Promise<RunDocument> {
+  return (await db.doc(new ControlPaths().run(migrationId, runId)).get()).data() as RunDocument;
+}
+
+/** Polls the run document until its status is final; throws naming the status after `timeoutMs`. */
+export async function waitForFinalRun(db: Firestore, migrationId: string, runId: string, timeoutMs: number): Promise<RunDocument> {
+  const deadline = Date.now() + timeoutMs;
+  let run = await readRun(db, migrationId, runId);
+  while (!FINAL_RUN_STATUSES.includes(run.status)) {
+    if (Date.now() > deadline) throw new Error(`run ${runId} is still ${run.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    run = await readRun(db, migrationId, runId);
+  }
+  return run;
 }
