@@ -541,6 +541,11 @@ describeEmulator('HTTP API (express app on the Firestore emulator)', () => {
       await db.collection(paths.healthSnapshots()).add({ status: 'HEALTHY', score: 100, checkedAt: Timestamp.now() });
       const applied = await request(app).get('/api/migration/status').set(bearer('viewer-token')).expect(200);
       expect(applied.body).toMatchObject({ inMigration: false, version: '2.0', healthStatus: 'healthy', estimatedCompletion: null, progress: null });
+
+      // A newer snapshot of one version's migrations only (`monitor --version`) is not the database's health.
+      await db.collection(paths.healthSnapshots()).add({ status: 'CRITICAL', score: 40, checkedAt: Timestamp.fromMillis(Date.now() + 1000), version: '3.0' });
+      const scoped = await request(app).get('/api/migration/status').set(bearer('viewer-token')).expect(200);
+      expect(scoped.body.healthStatus).toBe('healthy');
     });
 
     it('reports progress from the batch markers and an ETA from their measured throughput', async () => {

@@ -27,16 +27,25 @@ const storedSnapshot = z.object({
   checkedAt: z.instanceof(Timestamp),
 });
 
+/** How many of the newest snapshots `latest` looks through for a whole-database one. */
+const SNAPSHOTS_SEARCHED = 60;
+
 export class FirestoreHealthSnapshots implements HealthSnapshotReader {
   constructor(
     private readonly db: Firestore,
     private readonly paths: ControlPaths,
   ) {}
 
+  /** The newest snapshot of the whole database: one `monitor --version` limited to one version's migrations is skipped. */
   async latest(): Promise<HealthSummary | null> {
-    const snapshot = await this.db.collection(this.paths.healthSnapshots()).orderBy('checkedAt', 'desc').limit(1).get();
-    if (snapshot.empty) return null;
-    const doc = snapshot.docs[0];
+    const snapshot = await this.db
+      .collection(this.paths.healthSnapshots())
+      .orderBy('checkedAt', 'desc')
+      .limit(SNAPSHOTS_SEARCHED)
+      .select('status', 'score', 'checkedAt', 'version')
+      .get();
+    const doc = snapshot.docs.find((candidate) => (candidate.get('version') ?? null) === null);
+    if (!doc) return null;
     const parsed = storedSnapshot.safeParse(doc.data());
     if (!parsed.success) {
       const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(document)'}: ${issue.message}`).join('; ');
