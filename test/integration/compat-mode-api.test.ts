@@ -1,23 +1,13 @@
 import request from 'supertest';
 import { createApiApp } from '../../functions/src/api/app';
-import { TokenRejectedError, type IdTokenVerifier, type VerifiedCaller } from '../../functions/src/api/auth';
 import { createLogger } from '../../functions/src/cli/log';
 import { ControlPaths, MODE_DOCUMENT_PATH } from '../../functions/src/control/paths';
 import { createRegistry } from '../../functions/src/definitions/registry';
 import { projectMigrations } from '../../functions/src/migrations';
 import { InProcessTaskQueue } from '../../functions/src/transports/in-process-task-queue';
 import type { PlanRunTask } from '../../functions/src/transports/task-payloads';
+import { StaticTokenVerifierForTests } from '../support/static-token-verifier';
 import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
-
-/** A TEST adapter of the ID-token port: known token strings stand for verified callers. */
-class StaticTokenVerifierForTests implements IdTokenVerifier {
-  constructor(private readonly tokens: Record<string, VerifiedCaller>) {}
-  async verify(idToken: string): Promise<VerifiedCaller> {
-    const caller = this.tokens[idToken];
-    if (!caller) throw new TokenRejectedError('auth/argument-error', 'Decoding Firebase ID token failed.');
-    return caller;
-  }
-}
 
 describeEmulator('HTTP API: the migration mode (GET viewer, PUT admin) and /status', () => {
   const projectId = 'demo-mode-api';

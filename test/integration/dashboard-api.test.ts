@@ -5,7 +5,7 @@ import { Timestamp } from '@google-cloud/firestore';
 import type { Express } from 'express';
 import request from 'supertest';
 import { createApiApp } from '../../functions/src/api/app';
-import { TokenRejectedError, type IdTokenVerifier, type VerifiedCaller } from '../../functions/src/api/auth';
+import type { VerifiedCaller } from '../../functions/src/api/auth';
 import { createLogger } from '../../functions/src/cli/log';
 import { loadConfig } from '../../functions/src/config';
 import { markerId, newPartitionDocument } from '../../functions/src/control/partitions';
@@ -17,17 +17,8 @@ import { alertStatePath } from '../../functions/src/monitor/monitor-paths';
 import type { HealthCheck } from '../../functions/src/monitor/types';
 import { InProcessTaskQueue } from '../../functions/src/transports/in-process-task-queue';
 import type { PlanRunTask } from '../../functions/src/transports/task-payloads';
+import { StaticTokenVerifierForTests } from '../support/static-token-verifier';
 import { describeEmulator, emulatorHost, resetProject, testFirestore } from '../support/emulator';
-
-/** A TEST adapter of the ID-token port (as in api.test.ts): known token strings stand for verified callers. */
-class StaticTokenVerifierForTests implements IdTokenVerifier {
-  constructor(private readonly tokens: Record<string, VerifiedCaller>) {}
-  async verify(idToken: string): Promise<VerifiedCaller> {
-    const caller = this.tokens[idToken];
-    if (!caller) throw new TokenRejectedError('auth/argument-error', 'Decoding Firebase ID token failed.');
-    return caller;
-  }
-}
 
 const TOKENS: Record<string, VerifiedCaller> = {
   'admin-token': { uid: 'u-admin', email: 'admin@example.com', claims: { migrationAdmin: true } },

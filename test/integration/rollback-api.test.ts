@@ -1,7 +1,6 @@
 import request from 'supertest';
 import type { Express } from 'express';
 import { createApiApp } from '../../functions/src/api/app';
-import { TokenRejectedError, type IdTokenVerifier, type VerifiedCaller } from '../../functions/src/api/auth';
 import { createLogger } from '../../functions/src/cli/log';
 import { ControlPaths } from '../../functions/src/control/paths';
 import { RunStore, newRunDocument, type RunDocument } from '../../functions/src/control/runs';
@@ -14,20 +13,10 @@ import type { RollbackPipelineContext, RollbackTask } from '../../functions/src/
 import { handleRollbackTask } from '../../functions/src/pipeline/rollback-task';
 import { InProcessTaskQueue } from '../../functions/src/transports/in-process-task-queue';
 import type { PlanRunTask } from '../../functions/src/transports/task-payloads';
+import { StaticTokenVerifierForTests } from '../support/static-token-verifier';
 import { describeEmulator, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
 import { canonical, testWire } from '../support/raw-seed';
 import { dumpDatabase, rawCollections } from '../support/rollback-support';
-
-/** A TEST adapter of the ID-token port, as in api.test.ts (the firebase-admin adapter runs in the end-to-end suite). */
-class StaticTokenVerifierForTests implements IdTokenVerifier {
-  constructor(private readonly tokens: Record<string, VerifiedCaller>) {}
-
-  async verify(idToken: string): Promise<VerifiedCaller> {
-    const known = this.tokens[idToken];
-    if (!known) throw new TokenRejectedError('auth/argument-error', 'Decoding Firebase ID token failed.');
-    return known;
-  }
-}
 
 const TOKENS = {
   'admin-token': { uid: 'u-admin', email: 'admin@example.com', claims: { migrationAdmin: true } },
