@@ -1,6 +1,7 @@
 // `npm run test:e2e` (after the build): jest's e2e project inside `firebase emulators:exec`.
 // Arguments are passed to jest (e.g. `npm run test:e2e -- -t pubsub`). Where Java or Google's
-// emulators are missing, the end-to-end suite is skipped as a whole, said once, loudly.
+// emulators are missing, the end-to-end suite is skipped as a whole, said once, loudly — unless
+// FIREMIGRATE_REQUIRE_EMULATORS=true (CI), where that fails the run.
 const {
   EmulatorSuiteMissingError,
   runWithEmulatorSuite,
@@ -19,7 +20,7 @@ runWithEmulatorSuite(command).then(
     process.exit(code);
   },
   (error) => {
-    if (error instanceof EmulatorSuiteMissingError) {
+    if (error instanceof EmulatorSuiteMissingError && process.env.FIREMIGRATE_REQUIRE_EMULATORS !== 'true') {
       console.warn(`\n!!! SKIPPING THE END-TO-END SUITE: ${error.message}\n`);
       process.exit(0);
     }
