@@ -3,8 +3,9 @@
  * the first invocation; this file loads firebase-functions and the emulator guard only.
  *
  * Settings Cloud Functions fixes at deploy time come from firebase-functions params (set them in
- * `.env.<project>` or answer the deploy prompt): changing one means redeploying. Everything else
- * (MIGRATION_*, MONITOR_*, ROLLBACK_*) is read at run time by loadConfig.
+ * `.env.<project>` at the repository root, the codebase's source, or answer the deploy prompt).
+ * MIGRATION_*, MONITOR_*, ROLLBACK_* are read by loadConfig once per instance. A deployed function
+ * has only the environment its deploy gave it, so changing any of them means redeploying.
  */
 import { defineInt } from 'firebase-functions/params';
 import { onDocumentWritten } from 'firebase-functions/v2/firestore';
@@ -27,14 +28,14 @@ const TASK_MAX_BACKOFF_SECONDS = defineInt('FIREMIGRATE_TASK_MAX_BACKOFF_SECONDS
 /** The same name as the runtime variable (DESIGN.md: partitions in flight = maxConcurrentDispatches). */
 const CONCURRENT_BATCHES = defineInt('MIGRATION_CONCURRENT_BATCHES', { default: 3, description: 'migrateBatch tasks in flight at once: the queue maxConcurrentDispatches (change means redeploy)' });
 const TASK_DISPATCHES_PER_SECOND = defineInt('FIREMIGRATE_TASK_DISPATCHES_PER_SECOND', { default: 20, description: 'migrateBatch tasks started per second at most (change means redeploy)' });
-/** Read when a migrateBatch task starts (no redeploy needed). The rest of the timeout is left for the run's final sweep. */
+/** Read when a migrateBatch task starts (its value still comes from the deploy). The rest of the timeout is left for the run's final sweep. */
 const TASK_TIME_BUDGET_PERCENT = defineInt('FIREMIGRATE_TASK_TIME_BUDGET_PERCENT', {
   default: 33,
   description: "share (%) of migrateBatch's timeout a task spends taking its partition's next batches before handing over to a new task (0: one batch per task)",
 });
 /** migrateBatch's timeout: the time budget is a share of it. */
 const MIGRATE_BATCH_TIMEOUT_SECONDS = 1800;
-/** Read when the health check runs (no redeploy needed: params are also environment variables at run time). */
+/** Read when the health check runs; like every param, its value comes from the deploy. */
 const HEALTH_STALL_MINUTES = defineInt('FIREMIGRATE_HEALTH_STALL_MINUTES', { default: 5, description: 'a running partition with no committed batch for this many minutes is reported stalled' });
 
 const taskRetries = { maxAttempts: TASK_MAX_ATTEMPTS, minBackoffSeconds: TASK_MIN_BACKOFF_SECONDS, maxBackoffSeconds: TASK_MAX_BACKOFF_SECONDS };
