@@ -3,7 +3,8 @@ import type { KeyRange } from '../../functions/src/control/partitions';
 import type { MigrationTarget } from '../../functions/src/definitions/types';
 import { defineMigration } from '../../functions/src/definitions/define';
 import { streamKeys } from '../../functions/src/engine/key-reader';
-import { isUnimplemented, planPartitions, scanSplitPoints, splitEvery } from '../../functions/src/engine/partitioner';
+import { desiredPartitionCount, isUnimplemented, splitEvery } from '../../functions/src/engine/partitioner';
+import { surveyTarget } from '../../functions/src/engine/target-survey';
 import { partitionKeyQuery } from '../../functions/src/engine/runner';
 import { WireClient } from '../../functions/src/engine/wire/client';
 import { z } from 'zod';
@@ -36,9 +37,9 @@ async function keysPerRange(db: Firestore, wire: WireClient, target: MigrationTa
   return result;
 }
 
-async function write(db: Firestore, paths: string[]): Promise<void> {
+async function write(db: Firestore, paths: string[], data: Record<string, unknown> = { n: 1 }): Promise<void> {
   const writer = db.bulkWriter({ throttling: false });
-  for (const path of paths) void writer.set(db.doc(path), { n: 1 });
+  for (const path of paths) void writer.set(db.doc(path), data);
   await writer.close();
 }
 
@@ -51,10 +52,13 @@ describeEmulator('partitioner on the emulator', () => {
   const itemPaths = ids.map((id) => `items/${id}`);
   // Same collection id elsewhere: the group target sees them, the collection target must not.
   const nestedPaths = ['users/u1/items/n1', 'users/u2/items/n2', 'items/a-b/items/deep', 'zeta/z/items/last'];
+  // Every 7th item, and one nested item, already carry the target marker (v: '2').
+  const atTargetPaths = [...itemPaths.filter((_, i) => i % 7 === 0), nestedPaths[0]];
 
   beforeAll(async () => {
     await resetProject(projectId);
     await write(db, [...itemPaths, ...nestedPaths, 'other/o1']);
+    await write(db, atTargetPaths, { n: 1, v: '2' });
   });
   afterAll(async () => {
     await wire.close();
@@ -73,35 +77,39 @@ describeEmulator('partitioner on the emulator', () => {
     expect(isUnimplemented(thrown)).toBe(true);
   });
 
-  it.each([2, 3, 4, 7, 12])('falls back to a key scan whose %i ranges cover every key of the collection exactly once', async (desired) => {
+  it.each([1, 2, 3])('surveys a collection in ONE marker scan (%i workers): the total, the documents at target, and ranges covering every key exactly once', async (workers) => {
     const target = { collection: 'items' };
-    const every = splitEvery(itemPaths.length, desired);
-    const points = await scanSplitPoints(db, wire, target, every, reader);
-    expect(points).toHaveLength(Math.ceil(itemPaths.length / every) - 1);
-    const plan = await planPartitions(db, wire, target, { total: itemPaths.length, workers: 3, ...reader });
-    expect(plan.method).toBe('key-scan');
-    const ranges = [{ startAt: null, endBefore: points[0] ?? null }, ...points.map((startAt, i) => ({ startAt, endBefore: points[i + 1] ?? null }))];
-    const perRange = await keysPerRange(db, wire, target, ranges);
+    const survey = await surveyTarget(db, wire, migrationOn(target), { workers, ...reader });
+    expect(survey.total).toBe(itemPaths.length);
+    expect(survey.atTarget).toBe(itemPaths.filter((_, i) => i % 7 === 0).length);
+    // 1237 documents: ⌈1237 / 1000⌉ = 2 ranges at most, found by the scan (the emulator has no PartitionQuery).
+    const desired = desiredPartitionCount(itemPaths.length, workers);
+    expect(survey.method).toBe(desired === 1 ? 'whole-target' : 'key-scan');
+    expect(survey.ranges).toHaveLength(desired);
+    const perRange = await keysPerRange(db, wire, target, survey.ranges);
     const all = perRange.flat();
     expect(all).toHaveLength(itemPaths.length);
     expect(new Set(all).size).toBe(itemPaths.length);
     expect([...all].sort()).toEqual([...itemPaths].sort());
+    const every = splitEvery(itemPaths.length, desired);
     for (const keys of perRange) {
       expect(keys.length).toBeGreaterThan(0);
-      expect(keys.length).toBeLessThanOrEqual(every);
+      expect(keys.length).toBeLessThanOrEqual(every + 64);
     }
     // Ranges follow each other in key order: no overlap at the boundaries.
     for (let i = 1; i < perRange.length; i++) expect(perRange[i][0] > perRange[i - 1][perRange[i - 1].length - 1]).toBe(true);
   });
 
-  it('plans a collection-group target from the group, subcollections included, each key once', async () => {
+  it('surveys a collection-group target from the group, subcollections included, each key once', async () => {
     const target = { collectionGroup: 'items' };
     const total = itemPaths.length + nestedPaths.length;
-    const plan = await planPartitions(db, wire, target, { total, workers: 1, ...reader });
-    // 1241 documents, one worker: ⌈1241 / 1000⌉ = 2 ranges, found by the scan (the emulator has no PartitionQuery).
-    expect(plan.method).toBe('key-scan');
-    expect(plan.ranges).toHaveLength(2);
-    const all = (await keysPerRange(db, wire, target, plan.ranges)).flat();
+    const survey = await surveyTarget(db, wire, migrationOn(target), { workers: 1, ...reader });
+    expect(survey.total).toBe(total);
+    expect(survey.atTarget).toBe(atTargetPaths.length);
+    // 1241 documents, one worker: ⌈1241 / 1000⌉ = 2 ranges.
+    expect(survey.method).toBe('key-scan');
+    expect(survey.ranges).toHaveLength(2);
+    const all = (await keysPerRange(db, wire, target, survey.ranges)).flat();
     expect(all).toHaveLength(total);
     expect([...all].sort()).toEqual([...itemPaths, ...nestedPaths].sort());
   });

@@ -1,8 +1,8 @@
 import {
   MIN_DOCUMENTS_PER_PARTITION,
   PARTITIONS_PER_WORKER,
+  SplitPointSampler,
   desiredPartitionCount,
-  isSplitPoint,
   isUnimplemented,
   keepCollectionSplitPoints,
   rangesFromSplitPoints,
@@ -10,13 +10,14 @@ import {
 } from '../../functions/src/engine/partitioner';
 import type { KeyRange } from '../../functions/src/control/partitions';
 
-/** Keys `k00000`… in key order, like the scan sees them. */
-const keysOf = (n: number) => Array.from({ length: n }, (_, i) => `items/k${String(i).padStart(5, '0')}`);
+/** Keys `k000000`… in key order, like the scan sees them. */
+const keysOf = (n: number) => Array.from({ length: n }, (_, i) => `items/k${String(i).padStart(6, '0')}`);
 
-/** The split points the fallback scan keeps over `keys`, by the same arithmetic. */
-function scan(keys: string[], desired: number): string[] {
-  const every = splitEvery(keys.length, desired);
-  return keys.filter((_, position) => isSplitPoint(position, every));
+/** The sampler after a scan of `keys`. */
+function sampled(keys: string[], workers: number): SplitPointSampler {
+  const sampler = new SplitPointSampler(workers);
+  for (const key of keys) sampler.add(key);
+  return sampler;
 }
 
 function inRange(key: string, range: KeyRange): boolean {
@@ -43,7 +44,6 @@ describe('partition arithmetic', () => {
     expect(splitEvery(2, 5)).toBe(1);
     expect(splitEvery(0, 4)).toBe(1);
     expect(() => splitEvery(10, 0)).toThrow(/desired partitions must be an integer ≥ 1, got 0/);
-    expect([0, 1, 3, 4, 5, 8, 9].map((position) => isSplitPoint(position, 4))).toEqual([false, false, false, true, false, true, false]);
   });
 
   it('turns n split points into n + 1 half-open ranges, open at both ends', () => {
@@ -56,26 +56,46 @@ describe('partition arithmetic', () => {
   });
 
   it.each([
-    [1, 1],
-    [7, 3],
-    [100, 1],
-    [100, 3],
-    [100, 7],
-    [1000, 12],
-    [1001, 12],
-    [5, 8],
-  ])('covers each of %i keys exactly once with %i desired partitions, none larger than the split interval', (n, desired) => {
+    [1, 3],
+    [64, 3],
+    [999, 3],
+    [1001, 3],
+    [1500, 1],
+    [5000, 3],
+    [12_345, 3],
+    [50_000, 3],
+    [100_000, 3],
+    [200_001, 8],
+  ])('samples split points from a scan of %i keys (%i workers): every key in exactly one range, each within a quarter of the ideal size', (n, workers) => {
     const keys = keysOf(n);
-    const ranges = rangesFromSplitPoints(scan(keys, desired));
-    expect(ranges.length).toBeLessThanOrEqual(desired);
+    const sampler = sampled(keys, workers);
+    expect(sampler.total).toBe(n);
+    const desired = desiredPartitionCount(n, workers);
     const every = splitEvery(n, desired);
+    const ranges = rangesFromSplitPoints(sampler.splitPoints());
+    expect(ranges.length).toBeLessThanOrEqual(desired);
+    // Enough candidates for every boundary: all desired ranges are there once the scan spans two spacings per range.
+    if (every >= 2 * sampler.spacing) expect(ranges).toHaveLength(desired);
     const sizes = ranges.map((range) => keys.filter((key) => inRange(key, range)).length);
     for (const key of keys) expect(ranges.filter((range) => inRange(key, range))).toHaveLength(1);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(n);
     for (const size of sizes) {
       expect(size).toBeGreaterThan(0);
-      expect(size).toBeLessThanOrEqual(every);
+      expect(size).toBeLessThanOrEqual(every + sampler.spacing);
     }
+    if (ranges.length === desired && desired > 1) expect(sampler.spacing).toBeLessThanOrEqual(Math.max(64, every / 4));
+  });
+
+  it('holds a bounded sample of keys however long the scan (memory stays flat)', () => {
+    const sampler = new SplitPointSampler(3);
+    let most = 0;
+    for (let i = 0; i < 1_000_000; i++) {
+      sampler.add(`items/k${String(i).padStart(7, '0')}`);
+      most = Math.max(most, sampler.held);
+    }
+    // 8 candidates per range, 12 ranges for 3 workers.
+    expect(most).toBeLessThanOrEqual(8 * 12);
+    expect(sampler.splitPoints()).toHaveLength(11);
   });
 
   it('keeps only split points that are documents directly in the target collection', () => {

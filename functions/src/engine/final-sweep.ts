@@ -35,7 +35,8 @@ import { streamQueryDocuments } from './key-reader';
 import { targetQuery } from './planner';
 import type { Throttler } from './throttler';
 import type { WireClient } from './wire/client';
-import type { RawTimestamp } from './wire/types';
+import { hasTargetMarker } from './target-survey';
+import type { RawFields, RawTimestamp } from './wire/types';
 
 export const DEFAULT_MAX_SWEEP_PASSES = 5;
 
@@ -212,7 +213,7 @@ export class FinalSweep {
   /** One full scan; `startedAt` is the read time of its first response (null for an empty target). */
   private async pass(since: RawTimestamp | null): Promise<{ completed: boolean; startedAt: RawTimestamp | null }> {
     const { db, wire, migration, config, stopping } = this.deps;
-    const { field, to } = migration.marker;
+    const { field } = migration.marker;
     const perBatch = documentsPerCommit(config.migration);
     const query = targetQuery(db, migration.target).select(new FieldPath(field)).orderBy(FieldPath.documentId());
     const stream = streamQueryDocuments(db, wire, query, {
@@ -231,7 +232,7 @@ export class FinalSweep {
         }
         startedAt ??= readTime ?? null;
         this.state.scanned++;
-        if (document.fields?.[field]?.stringValue === to) continue;
+        if (hasTargetMarker(document.fields as RawFields, migration.marker)) continue;
         if (since && !isAfterOrAt(document.updateTime, since)) continue;
         keys.push(path);
         if (keys.length === perBatch) {

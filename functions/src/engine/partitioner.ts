@@ -12,17 +12,14 @@
  *   dropping a split point merges its two neighbouring ranges, so the ranges still cover the
  *   collection without gaps or overlaps, and the first and last are opened to the collection's
  *   start and end. Falls back like the group on UNIMPLEMENTED;
- * - the fallback: ONE keys-only streaming scan (`select()`, backpressure) that keeps every k-th
- *   key as a split point — memory holds the split points only.
- * Target filters (`where`) are not applied to split points (PartitionQuery cannot); the runner
- * applies them when it reads each range.
+ * - the fallback: split points sampled from ONE streaming scan that the run makes anyway
+ *   (`target-survey.ts`: it also counts the target) — memory holds a bounded sample of keys.
+ * Target filters (`where`) are not applied to PartitionQuery's split points (it cannot); the
+ * runner applies them when it reads each range.
  */
-import { FieldPath, type DocumentReference, type Firestore, type Query } from '@google-cloud/firestore';
+import type { DocumentReference, Firestore } from '@google-cloud/firestore';
 import type { MigrationTarget } from '../definitions/types';
 import type { KeyRange, PartitionMethod } from '../control/partitions';
-import { streamKeys, type KeyReaderOptions } from './key-reader';
-import { targetQuery } from './planner';
-import type { WireClient } from './wire/client';
 
 /** gRPC status UNIMPLEMENTED: the emulator's answer to PartitionQuery. */
 const GRPC_UNIMPLEMENTED = 12;
@@ -50,17 +47,81 @@ export function desiredPartitionCount(total: number, workers: number): number {
 }
 
 /**
- * Keys between split points for the scan fallback: ⌈total / desired⌉, so the scan yields at most
- * `desired − 1` split points (more only if the target grew after it was counted).
+ * Keys between split points for `total` keys and `desired` ranges: ⌈total / desired⌉, so at most
+ * `desired − 1` split points.
  */
 export function splitEvery(total: number, desired: number): number {
   if (!(Number.isInteger(desired) && desired >= 1)) throw new RangeError(`desired partitions must be an integer ≥ 1, got ${desired}`);
   return Math.max(1, Math.ceil(total / desired));
 }
 
-/** Whether the key at 0-based `position` of the scan starts a new range. */
-export function isSplitPoint(position: number, every: number): boolean {
-  return position > 0 && position % every === 0;
+/** Candidate keys kept per desired range at most: the sample's resolution (a range is off by < 1/4 of its size). */
+const CANDIDATES_PER_RANGE = 8;
+const FIRST_SPACING = 64;
+
+/**
+ * Split points from a scan whose length is unknown until it ends: keeps every `spacing`-th key
+ * as a candidate, and when the candidates reach CANDIDATES_PER_RANGE × the most ranges a run can
+ * want, drops every other one and doubles the spacing — so memory stays bounded and the
+ * candidates stay evenly spaced. At the end the total is known, and the candidate nearest to
+ * each ideal boundary (every ⌈total / desired⌉ keys) becomes a split point: each range is within
+ * one spacing (≤ a quarter of a range) of the ideal size.
+ */
+export class SplitPointSampler {
+  private readonly candidates: string[] = [];
+  private spacingKeys = FIRST_SPACING;
+  private position = 0;
+  private readonly maxCandidates: number;
+
+  constructor(private readonly workers: number) {
+    this.maxCandidates = CANDIDATES_PER_RANGE * desiredPartitionCount(Number.MAX_SAFE_INTEGER, workers);
+  }
+
+  /** The next key of the scan, in key order. */
+  add(key: string): void {
+    if (this.position > 0 && this.position % this.spacingKeys === 0) {
+      this.candidates.push(key);
+      if (this.candidates.length >= this.maxCandidates) {
+        // Candidates sit at positions spacing, 2·spacing, …: the odd indexes are the multiples of 2·spacing.
+        let kept = 0;
+        for (let i = 1; i < this.candidates.length; i += 2) this.candidates[kept++] = this.candidates[i];
+        this.candidates.length = kept;
+        this.spacingKeys *= 2;
+      }
+    }
+    this.position++;
+  }
+
+  /** Keys added so far. */
+  get total(): number {
+    return this.position;
+  }
+
+  /** Keys between neighbouring candidates (the precision of the split points). */
+  get spacing(): number {
+    return this.spacingKeys;
+  }
+
+  /** Candidates held (bounded by CANDIDATES_PER_RANGE × the largest desired partition count). */
+  get held(): number {
+    return this.candidates.length;
+  }
+
+  /** The split points for the keys added: at most desiredPartitionCount(total) − 1, in key order, distinct. */
+  splitPoints(): string[] {
+    const desired = desiredPartitionCount(this.position, this.workers);
+    const every = splitEvery(this.position, desired);
+    const points: string[] = [];
+    let last = -1;
+    for (let k = 1; k < desired; k++) {
+      // Candidate i sits at position (i + 1) · spacing.
+      const index = Math.round((k * every) / this.spacingKeys) - 1;
+      if (index <= last || index >= this.candidates.length) continue;
+      points.push(this.candidates[index]);
+      last = index;
+    }
+    return points;
+  }
 }
 
 /** Split points (sorted, distinct keys) → the ranges they delimit: one more range than points. */
@@ -99,40 +160,4 @@ export async function partitionQuerySplitPoints(db: Firestore, target: Migration
   }
   if ('collection' in target && target.collection !== undefined) return keepCollectionSplitPoints(target.collection, points);
   return points;
-}
-
-/** Split points from one keys-only scan of the target: every `every`-th key. */
-export async function scanSplitPoints(db: Firestore, wire: WireClient, target: MigrationTarget, every: number, options: KeyReaderOptions): Promise<string[]> {
-  const points: string[] = [];
-  let position = 0;
-  for await (const key of streamKeys(db, wire, keysOnly(targetQuery(db, target)), options)) {
-    if (isSplitPoint(position, every)) points.push(key);
-    position++;
-  }
-  return points;
-}
-
-/** Reads document keys only, in key order. */
-export function keysOnly(query: Query): Query {
-  return query.select().orderBy(FieldPath.documentId());
-}
-
-export interface PartitionOptions extends KeyReaderOptions {
-  /** Documents of the target (a count aggregation), which sizes the ranges. */
-  total: number;
-  /** Partitions in flight at once (MIGRATION_CONCURRENT_BATCHES). */
-  workers: number;
-}
-
-/** The target's key ranges: PartitionQuery where Firestore has it, else the key scan. */
-export async function planPartitions(db: Firestore, wire: WireClient, target: MigrationTarget, options: PartitionOptions): Promise<PartitionPlan> {
-  const desired = desiredPartitionCount(options.total, options.workers);
-  if (desired === 1) return { method: 'whole-target', ranges: rangesFromSplitPoints([]) };
-  try {
-    return { method: 'partition-query', ranges: rangesFromSplitPoints(await partitionQuerySplitPoints(db, target, desired)) };
-  } catch (error) {
-    if (!isUnimplemented(error)) throw error;
-  }
-  const every = splitEvery(options.total, desired);
-  return { method: 'key-scan', ranges: rangesFromSplitPoints(await scanSplitPoints(db, wire, target, every, options)) };
 }

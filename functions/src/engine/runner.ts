@@ -50,12 +50,11 @@ import { BatchDispatcher, WritePlanner, type SeqReservation } from './batch-disp
 import { CircuitBreaker, type BreakerReading, type BreakerTrip } from './breaker';
 import { DEFAULT_MAX_SWEEP_PASSES, FinalSweep, totalsByPhase, type SweepOutcome, type SweepProgress } from './final-sweep';
 import { streamedRawDocument, streamQueryDocuments } from './key-reader';
-import { planPartitions } from './partitioner';
 import { ReadModePolicy, type ReadMode } from './read-mode';
 import { targetQuery } from './planner';
+import { countTarget, surveyTarget } from './target-survey';
 import { Throttler, type ThrottleState } from './throttler';
 import type { WireClient } from './wire/client';
-import { grpcCode, Status } from './wire/status';
 import type { RawDocument } from './wire/types';
 
 export { SEQ_RESERVATION_BLOCK } from './batch-dispatcher';
@@ -185,28 +184,6 @@ class Stores {
   }
 }
 
-async function countTarget(ctx: RunnerContext): Promise<number> {
-  const snapshot = await targetQuery(ctx.db, ctx.migration.target).count().get();
-  return snapshot.data().count;
-}
-
-/**
- * Documents already at the target version, by an equality count on the marker. A collection
- * group or a filtered target may need an index for it that the project does not have
- * (FAILED_PRECONDITION): the figure is then unknown (null), which only the report misses.
- */
-async function countAtTarget(ctx: RunnerContext): Promise<number | null> {
-  const { field, to } = ctx.migration.marker;
-  try {
-    const snapshot = await targetQuery(ctx.db, ctx.migration.target).where(new FieldPath(field), '==', to).count().get();
-    return snapshot.data().count;
-  } catch (error) {
-    if (grpcCode(error) !== Status.FAILED_PRECONDITION) throw error;
-    ctx.log.warning(`documents already at "${to}" not counted (the count needs an index): ${(error as Error).message}`);
-    return null;
-  }
-}
-
 function takenOver(claim: { takenOverFrom: { runId: string; holder: string; expiredAt: Timestamp } | null }) {
   return claim.takenOverFrom ? { ...claim.takenOverFrom, expiredAt: claim.takenOverFrom.expiredAt.toDate().toISOString() } : null;
 }
@@ -242,13 +219,12 @@ export async function startRun(ctx: RunnerContext, caller: Caller): Promise<RunS
   const session = new Session(ctx, stores, keeper, runId, 0, caller);
   try {
     await stores.audit.append(auditEvent('run.started', migration.id, runId, caller, { holder: ctx.holder, takenOverFrom: takenOver(claim) }));
-    const [total, atTarget] = await Promise.all([countTarget(ctx), countAtTarget(ctx)]);
-    const plan = await planPartitions(ctx.db, ctx.wire, migration.target, {
-      total,
+    const { total, atTarget, ...plan } = await surveyTarget(ctx.db, ctx.wire, migration, {
       workers: ctx.config.migration.concurrentBatches,
       restartEveryMs: ctx.restartEveryMs,
       maxRetries: ctx.config.migration.maxRetries,
       retryDelayMs: ctx.config.migration.retryDelayMs,
+      warn: (message) => ctx.log.warning(message),
     });
     const partitions = plan.ranges.map((range, index) => newPartitionDocument(index, range));
     await stores.partitions.createAll(migration.id, runId, partitions);
@@ -351,7 +327,7 @@ export async function resumeRun(ctx: RunnerContext, runId: string, caller: Calle
       }
       resumed.push(next);
     }
-    const [{ partitions: base }, total] = await Promise.all([totalsByPhase(ctx.db, ctx.paths, migration.id, runId), countTarget(ctx)]);
+    const [{ partitions: base }, total] = await Promise.all([totalsByPhase(ctx.db, ctx.paths, migration.id, runId), countTarget(ctx.db, migration.target)]);
     ctx.log.info(`run ${runId} resumed (was ${previous.status}): ${resumed.filter((p) => p.status !== 'exhausted').length} of ${resumed.length} partitions to finish`, {
       runId, migrationId: migration.id, previousStatus: previous.status, epoch: resumed[0]?.epoch, processedBefore: processedOf(base),
     });

@@ -19,8 +19,8 @@ import { newPartitionDocument, type PartitionDocument } from '../control/partiti
 import { ZERO_TOTALS } from '../control/progress';
 import { assertTransition, type RunDocument } from '../control/runs';
 import type { Migration } from '../definitions/types';
-import { planPartitions } from '../engine/partitioner';
-import { planMigration, targetQuery } from '../engine/planner';
+import { surveyTarget } from '../engine/target-survey';
+import { planMigration } from '../engine/planner';
 import { planTaskId, taskId } from '../transports/task-id';
 import { planRunTaskSchema, type PlanRunTask } from '../transports/task-payloads';
 import { parseTaskPayload } from './batch-payload';
@@ -102,9 +102,7 @@ async function planExecutedRun(ctx: PipelineContext, stores: PipelineStores, mig
     return 'failed';
   }
 
-  const total = (await targetQuery(ctx.db, migration.target).count().get()).data().count;
-  const plan = await planPartitions(ctx.db, ctx.wire, migration.target, {
-    total,
+  const { total, atTarget, ...plan } = await surveyTarget(ctx.db, ctx.wire, migration, {
     workers: ctx.config.migration.concurrentBatches,
     maxRetries: ctx.config.migration.maxRetries,
     retryDelayMs: ctx.config.migration.retryDelayMs,
@@ -126,7 +124,7 @@ async function planExecutedRun(ctx: PipelineContext, stores: PipelineStores, mig
       sessionStartedAt: now,
       updatedAt: now,
       totals: { ...ZERO_TOTALS, targetDocuments: total, updatedAt: now },
-      before: { total, atTarget: null },
+      before: { total, atTarget },
     });
     stores.audit.appendIn(tx, {
       action: 'run.started',
