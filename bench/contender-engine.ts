@@ -5,6 +5,8 @@ import type { Migration } from '../functions/src/definitions/types';
 import { startRun, type RunLog } from '../functions/src/engine/runner';
 import { WireClient } from '../functions/src/engine/wire/client';
 import { openFirestore } from '../functions/src/cli/context';
+import { RunStore } from '../functions/src/control/runs';
+import { storeReport, validateRun } from '../functions/src/engine/validation';
 import type { ContenderOutcome } from './contender';
 import type { EngineDetails, RpcTiming } from './protocol';
 
@@ -48,13 +50,14 @@ function batchRecord(message: string, fields: Record<string, unknown> | undefine
 
 /**
  * The engine as `firemigrate run <id> --execute` drives it: the CLI's Firestore client, the
- * configuration from the environment, the lease, `startRun` and its outcome — before-images,
- * preconditions, batch markers and validation included.
+ * configuration from the environment, the lease, `startRun` and its outcome, then the
+ * post-migration validation — before-images, preconditions, batch markers and validation included.
  */
 export async function runEngine(projectId: string, migration: Migration): Promise<ContenderOutcome> {
   const config = loadConfig(process.env);
   const connection = openFirestore({ project: projectId });
   const wire = WireClient.forFirestore(connection.db);
+  const paths = new ControlPaths(config.migration.controlCollection);
   const batchGet = timeCalls('batchGet');
   const commit = timeCalls('commit');
   const batches: BatchRecord[] = [];
@@ -79,7 +82,7 @@ export async function runEngine(projectId: string, migration: Migration): Promis
         wire,
         migration,
         config,
-        paths: new ControlPaths(config.migration.controlCollection),
+        paths,
         lease: leaseSettings(),
         holder: newLeaseHolder(),
         log,
@@ -87,16 +90,26 @@ export async function runEngine(projectId: string, migration: Migration): Promis
       { user: 'bench', identity: 'emulator', reason: 'npm run bench' },
     );
     const outcome = await session.outcome;
-    const elapsedMs = performance.now() - started;
+    const runEndedMs = performance.now() - started;
     if (outcome.status !== 'completed' || !outcome.totals) {
       throw new Error(`the engine's run ${outcome.runId} ended ${outcome.status}${outcome.error ? `: ${outcome.error.message}` : ''}`);
     }
+    // As `run --execute` does after a completed run (MIGRATION_VALIDATION_ENABLED): part of the engine's time.
+    if (config.migration.validationEnabled) {
+      const run = await new RunStore(connection.db, paths).get(migration.id, outcome.runId);
+      const report = await validateRun({ db: connection.db, migration, config, paths, run });
+      await storeReport(connection.db, paths, report);
+      if (!report.ok) throw new Error(`the engine's run ${outcome.runId} failed its validation: ${JSON.stringify(report.failures)}`);
+    }
+    const elapsedMs = performance.now() - started;
     const { totals } = outcome;
     if (batches.length === 0) process.stderr.write('  note: the runner logged no batch outcomes at debug level; engine batch latencies are unknown\n');
     const engine: EngineDetails = {
       runId: outcome.runId,
       status: outcome.status,
       planningMs: batches.length ? Math.min(...batches.map((batch) => batch.endedAt - batch.latencyMs)) : NaN,
+      finishingMs: batches.length ? runEndedMs - Math.max(...batches.map((batch) => batch.endedAt)) : NaN,
+      validationMs: elapsedMs - runEndedMs,
       partitions: session.partitions,
       preconditionRetries: batches.reduce((sum, batch) => sum + batch.preconditionRetries, 0),
       batchesRetried: batches.filter((batch) => batch.preconditionRetries > 0).length,

@@ -53,6 +53,10 @@ export interface EngineDetails {
   status: string;
   /** From startRun to the first batch's start: lease, count, partition plan. */
   planningMs: number;
+  /** From the last batch's end to the run's outcome: the final sweep's last scan, finalisation. */
+  finishingMs: number;
+  /** The post-migration validation after the run (a scan of the whole target), as `run --execute` does. */
+  validationMs: number;
   partitions: number;
   /** Sum of the batches' FAILED_PRECONDITION retries. */
   preconditionRetries: number;
