@@ -2,7 +2,7 @@ import { AuditLog } from '../../functions/src/control/audit';
 import { PartitionStore } from '../../functions/src/control/partitions';
 import { ControlPaths } from '../../functions/src/control/paths';
 import type { RegistryEntry } from '../../functions/src/control/registry-store';
-import { RunStore } from '../../functions/src/control/runs';
+import { RunStore, type RunDocument } from '../../functions/src/control/runs';
 import { RunRequests } from '../../functions/src/api/run-requests';
 import { createLogger } from '../../functions/src/cli/log';
 import { createRegistry } from '../../functions/src/definitions/registry';
@@ -19,6 +19,7 @@ import { runHealthCheck, type StoredHealthSnapshot } from '../../functions/src/m
 import { InProcessAlertBus } from '../../functions/src/transports/in-process-alert-bus';
 import { TOPICS } from '../../functions/src/transports/names';
 import { InProcessTaskQueue } from '../../functions/src/transports/in-process-task-queue';
+import type { RollbackTask } from '../../functions/src/pipeline/rollback-payload';
 import type { PlanRunTask } from '../../functions/src/transports/task-payloads';
 import type { TaskDelivery, TaskQueue } from '../../functions/src/transports/task-queue';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
@@ -359,6 +360,93 @@ describeEmulator('Cloud Functions pipeline: plan and batch task handlers on the 
     expect(handled).toEqual(['stopped', 'duplicate']);
     const actions = (await new AuditLog(db, paths).forRun(run.runId)).map((entry) => entry.action);
     expect(actions.filter((action) => action === 'run.stopped')).toHaveLength(1);
+    expect(alerts.undelivered).toEqual([]);
+  });
+
+  it('an old critical snapshot re-sent after the run was resumed neither stops it nor requests a rollback; a snapshot of the new session does', async () => {
+    const strict = emulatorConfig({ MONITOR_SAMPLE_SIZE: '1', MONITOR_ALERT_THRESHOLDS: '{"errorRate":{"warning":0.00001,"critical":0.00002}}' });
+    const log = createLogger({ format: 'json', write: (line) => logLines.push(line) });
+    const alerts = new InProcessAlertBus({ maxDeliveryAttempts: 3, retryDelayMs: 10 });
+    // The rollbackBatch queue as onMigrationAlert sees it: every rollback it requests, not run here.
+    const rollbackRequests: RollbackTask[] = [];
+    const rollbackQueue: TaskQueue<RollbackTask> = {
+      enqueue: async (task) => {
+        rollbackRequests.push(task.payload);
+        return 'enqueued';
+      },
+    };
+    const handled: AlertOutcome[] = [];
+    alerts.subscribe(TOPICS.alerts, async (message) => {
+      if ((message.json as { kind?: string }).kind !== 'escalation') return;
+      handled.push(await handleMigrationAlert({ db, paths, log, rollbackQueue }, message.messageId, message.json));
+    });
+    const runs = new RunStore(db, paths);
+    const healthRun = async () => {
+      const result = await runHealthCheck({ db, paths, config: strict, registry, alerts, stallAfterMs: 5 * 60_000, log, indexes: null });
+      await alerts.idle();
+      return result;
+    };
+    let resumed = false;
+    let committedAfterResume = 0;
+    let first: { snapshot: StoredHealthSnapshot; alertMessageId: string | null } | null = null;
+    let second: { snapshot: StoredHealthSnapshot; alertMessageId: string | null } | null = null;
+    let replay: { messageId: string; runWhileHandled: RunDocument } | null = null;
+    const { requests, delivered, settle } = pipeline({
+      afterBatch: async (task, outcome) => {
+        if (outcome !== 'committed') return;
+        if (!resumed && first === null && delivered.filter((entry) => entry.outcome === 'committed').length === 8) first = await healthRun();
+        // In the resumed session, while it is running: the first snapshot's id published again, then a fresh health run.
+        if (resumed && ++committedAfterResume === 1) {
+          const messageId = await alerts.publish(TOPICS.alerts, { kind: 'escalation', snapshotId: first!.snapshot.id });
+          await alerts.idle();
+          replay = { messageId, runWhileHandled: await runs.get(tradesV2.id, task.runId) };
+          second = await healthRun();
+        }
+      },
+    });
+    const { run } = await requests.start({ migrationId: tradesV2.id, execute: true, reason: 'stale alert', actor, rollbackPolicy: 'auto' });
+    await settle();
+    expect(first).not.toBeNull();
+    expect(first!.snapshot.status).toBe('CRITICAL');
+    expect(first!.snapshot.runs.map((health) => ({ runId: health.runId, resumes: health.resumes, critical: health.critical }))).toEqual([{ runId: run.runId, resumes: 0, critical: true }]);
+    expect(handled).toEqual(['stopped']);
+    expect((await runs.get(tradesV2.id, run.runId)).status).toBe('emergency_stopped');
+    expect(rollbackRequests.map((request) => ({ kind: request.kind, sourceRunId: request.kind === 'start' ? request.sourceRunId : null, epoch: request.epoch }))).toEqual([
+      { kind: 'start', sourceRunId: run.runId, epoch: 0 },
+    ]);
+
+    await requests.resume(run.runId, 'cause fixed', actor);
+    resumed = true;
+    await settle();
+    expect(replay).not.toBeNull();
+    const { messageId, runWhileHandled } = replay!;
+    expect(handled.slice(0, 2)).toEqual(['stopped', 'stale']);
+    expect(runWhileHandled.status).toBe('running');
+    expect(runWhileHandled.resumes).toBe(1);
+    expect(runWhileHandled.statusReason).toBeNull();
+    const replayEvent = (await db.collection(alertEventsPath(paths)).doc(messageId).get()).data()!;
+    expect(replayEvent.snapshotId).toBe(first!.snapshot.id);
+    expect(replayEvent.stoppedRuns).toEqual([]);
+    expect(replayEvent.staleRuns).toEqual([run.runId]);
+    const ignored = logLines.map((line) => JSON.parse(line) as { severity: string; message: string }).filter((line) => line.message.includes('ignored health snapshot'));
+    expect(ignored).toEqual([
+      expect.objectContaining({ severity: 'WARNING', message: `onMigrationAlert: ignored health snapshot ${first!.snapshot.id} for ${run.runId}: taken before the run was resumed` }),
+    ]);
+
+    // The new session's own critical snapshot stops it, and its rollback is requested for that session.
+    expect(second).not.toBeNull();
+    expect(second!.snapshot.status).toBe('CRITICAL');
+    expect(second!.snapshot.runs.map((health) => ({ runId: health.runId, resumes: health.resumes, critical: health.critical }))).toEqual([{ runId: run.runId, resumes: 1, critical: true }]);
+    expect(handled).toEqual(['stopped', 'stale', 'stopped']);
+    const stopped = await runs.get(tradesV2.id, run.runId);
+    expect(stopped.status).toBe('emergency_stopped');
+    expect(stopped.statusReason).toContain(`health snapshot ${second!.snapshot.id} is CRITICAL`);
+    expect(rollbackRequests.map((request) => ({ kind: request.kind, sourceRunId: request.kind === 'start' ? request.sourceRunId : null, epoch: request.epoch }))).toEqual([
+      { kind: 'start', sourceRunId: run.runId, epoch: 0 },
+      { kind: 'start', sourceRunId: run.runId, epoch: 1 },
+    ]);
+    const stops = (await new AuditLog(db, paths).forRun(run.runId)).filter((entry) => entry.action === 'run.stopped');
+    expect(stops.map((entry) => entry.details?.snapshotId)).toEqual([first!.snapshot.id, second!.snapshot.id]);
     expect(alerts.undelivered).toEqual([]);
   });
 });

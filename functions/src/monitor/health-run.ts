@@ -52,6 +52,8 @@ export const TREND_WINDOW = 60;
 export interface RunHealth {
   migrationId: string;
   runId: string;
+  /** The run's `resumes` when checked: the session of the run this verdict is about. */
+  resumes: number;
   /** Documents of the batches committed within the window, and the failed among them. */
   processed: number;
   failed: number;
@@ -321,6 +323,7 @@ export async function runHealthCheck(deps: HealthRunDeps, now: Date = new Date()
     runs.push({
       migrationId: target.migrationId,
       runId: target.run.runId,
+      resumes: target.run.resumes,
       processed: run.processed,
       failed: run.failed,
       stalledPartitions: run.stalled,

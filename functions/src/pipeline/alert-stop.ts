@@ -1,9 +1,9 @@
 /**
  * `onMigrationAlert`: Pub/Sub carries no publisher identity, so the message only names a stored
  * health snapshot; the handler re-reads it and stops (emergency_stopped, state preserved, reason
- * recorded) each run the SNAPSHOT marks critical and that is still running. Delivery is at least
- * once: the event id is recorded in the same transaction as the stops, so a redelivery changes
- * nothing.
+ * recorded) each run the SNAPSHOT marks critical and that is still running in the session the
+ * snapshot saw. Delivery is at least once: the event id is recorded in the same transaction as the
+ * stops, so a redelivery changes nothing.
  */
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
@@ -16,7 +16,7 @@ import type { TaskQueue } from '../transports/task-queue';
 import { PIPELINE_IDENTITY } from './context';
 import { rollbackTaskId, type RollbackTask } from './rollback-payload';
 
-export type AlertOutcome = 'malformed' | 'duplicate' | 'no-snapshot' | 'not-critical' | 'stopped' | 'nothing-running';
+export type AlertOutcome = 'malformed' | 'duplicate' | 'no-snapshot' | 'not-critical' | 'stopped' | 'stale' | 'nothing-running';
 
 const alertMessage = z.object({ snapshotId: z.string().regex(/^[A-Za-z0-9_-]+$/) });
 
@@ -52,9 +52,17 @@ export async function handleMigrationAlert(
     const refs = critical.map((run) => db.doc(paths.run(run.migrationId, run.runId)));
     const current = refs.length > 0 ? await tx.getAll(...refs) : [];
     const stopped: string[] = [];
+    const stale: string[] = [];
     current.forEach((runSnapshot, index) => {
       const run = runSnapshot.data() as RunDocument | undefined;
       if (run?.status !== 'running') return;
+      // An old snapshot re-sent (or redelivered late) after an operator resumed the run says nothing
+      // about the new session: it must neither stop it nor roll it back. Snapshots stored before
+      // `resumes` was recorded count as the first session.
+      if ((critical[index].resumes ?? 0) !== run.resumes) {
+        stale.push(run.runId);
+        return;
+      }
       const issues = critical[index].checks.filter((check) => check.status === 'critical').map((check) => check.message);
       const reason = `emergency stop: health snapshot ${snapshotId} is CRITICAL (${issues.join('; ')})`;
       tx.update(runSnapshot.ref, { status: 'emergency_stopped', statusReason: reason, updatedAt: Timestamp.now() });
@@ -70,11 +78,12 @@ export async function handleMigrationAlert(
       stopped.push(run.runId);
       if (run.rollbackPolicy === 'auto') autoRollback.push({ ...run, statusReason: reason });
     });
-    tx.create(eventRef, { eventId, snapshotId, stoppedRuns: stopped, handledAt: Timestamp.now() });
+    tx.create(eventRef, { eventId, snapshotId, stoppedRuns: stopped, staleRuns: stale, handledAt: Timestamp.now() });
     if (!snapshot) return 'no-snapshot';
     if (snapshot.status !== 'CRITICAL') return 'not-critical';
     if (stopped.length > 0) log.error(`onMigrationAlert: stopped ${stopped.join(', ')} on health snapshot ${snapshotId}`, { eventId, snapshotId });
-    return stopped.length > 0 ? 'stopped' : 'nothing-running';
+    if (stale.length > 0) log.warning(`onMigrationAlert: ignored health snapshot ${snapshotId} for ${stale.join(', ')}: taken before the run was resumed`, { eventId, snapshotId, staleRuns: stale });
+    return stopped.length > 0 ? 'stopped' : stale.length > 0 ? 'stale' : 'nothing-running';
   });
   if (outcome === 'stopped' && deps.rollbackQueue) {
     for (const run of autoRollback) {
