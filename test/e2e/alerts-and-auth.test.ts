@@ -6,11 +6,15 @@
  *   the test runs it against the suite's Firestore and Pub/Sub) publishes to `migration-alerts`,
  *   and the deployed `onMigrationAlert` stops the run within seconds, documents as committed;
  * - malformed alerts (not JSON, the wrong shape) and one naming a snapshot that is not critical
- *   are acknowledged and change nothing, and the function keeps serving.
+ *   are acknowledged and change nothing, and the function keeps serving;
+ * - `firemigrate grant` (the built CLI) sets the claims of an Auth-emulator user;
+ * - an admin whose sessions were revoked is refused a mutating call with the ID token they hold.
  */
 import { Firestore, type QueryDocumentSnapshot } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
+import type { ChildProcess } from 'node:child_process';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
+import { getAuth } from 'firebase-admin/auth';
 import { createLogger } from '../../functions/src/cli/log';
 import { loadConfig } from '../../functions/src/config';
 import { AuditLog } from '../../functions/src/control/audit';
@@ -25,7 +29,8 @@ import { runHealthCheck } from '../../functions/src/monitor/health-run';
 import { alertEventsPath } from '../../functions/src/pipeline/alert-stop';
 import { TOPICS } from '../../functions/src/transports/names';
 import { PubSubAlertBus } from '../../functions/src/transports/pubsub-alert-bus';
-import { functionUrl, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId } from './support/suite';
+import { ensureCliBuilt, spawnCli } from '../support/cli-process';
+import { E2E_PASSWORD, functionUrl, resetFirestore, setBackgroundTriggers, signedInUser, suiteProjectId, suiteVariable } from './support/suite';
 
 const paths = new ControlPaths();
 
@@ -46,7 +51,10 @@ describe('alerts and auth end to end: health → Pub/Sub → onMigrationAlert; A
   /** Its CRITICAL snapshot: a health run publishes several messages naming it, some may arrive during test 3. */
   let criticalSnapshotId: string | null = null;
 
+  const cliProcesses = new Set<ChildProcess>();
+
   beforeAll(async () => {
+    ensureCliBuilt();
     admin = initializeApp({ projectId }, 'e2e-alerts');
     db = new Firestore({ projectId });
     pubsub = new PubSub({ projectId });
@@ -55,6 +63,7 @@ describe('alerts and auth end to end: health → Pub/Sub → onMigrationAlert; A
     await resetFirestore();
   });
   afterAll(async () => {
+    for (const child of cliProcesses) child.kill('SIGKILL');
     // The stopped run still holds the migration's lease: leave the files after this one an empty Firestore.
     await resetFirestore();
     await alerts.close();
@@ -73,6 +82,13 @@ describe('alerts and auth end to end: health → Pub/Sub → onMigrationAlert; A
       body: JSON.stringify(body),
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  /** The built CLI against the suite's Auth emulator: its exit code, stdout and stderr. */
+  async function firemigrate(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const cli = spawnCli(args, { FIREBASE_AUTH_EMULATOR_HOST: suiteVariable('FIREBASE_AUTH_EMULATOR_HOST'), GCLOUD_PROJECT: projectId }, cliProcesses);
+    const { code } = await cli.exit;
+    return { code, stdout: cli.stdout(), stderr: cli.stderr() };
   }
 
   /**
@@ -231,6 +247,59 @@ describe('alerts and auth end to end: health → Pub/Sub → onMigrationAlert; A
     await handledEvent(next, 20_000);
     expect(Date.now() - published).toBeLessThan(20_000);
   }, 120_000);
+
+  it('firemigrate grant --viewer / --admin sets the claim on an Auth-emulator user, keeping its other claims; an unknown email exits 1 naming it', async () => {
+    const auth = getAuth(admin);
+    const email = `grantee-${tag}@example.com`;
+    const user = await auth.createUser({ email, password: E2E_PASSWORD });
+    await auth.setCustomUserClaims(user.uid, { team: 'ops' });
+
+    const viewer = await firemigrate('grant', email, '--viewer', '--json');
+    expect({ code: viewer.code, stderr: viewer.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(viewer.stdout)).toEqual({
+      email,
+      uid: user.uid,
+      projectId,
+      claim: 'migrationViewer',
+      action: 'granted',
+      changed: true,
+      claims: { migrationAdmin: false, migrationViewer: true },
+      sessionsRevoked: false,
+    });
+    expect((await auth.getUser(user.uid)).customClaims).toEqual({ team: 'ops', migrationViewer: true });
+
+    const adminGrant = await firemigrate('grant', email, '--admin');
+    expect(adminGrant.code).toBe(0);
+    expect(adminGrant.stdout).toContain(`Granted: migrationAdmin for ${email} (uid ${user.uid}) in project ${projectId}.`);
+    expect((await auth.getUser(user.uid)).customClaims).toEqual({ team: 'ops', migrationViewer: true, migrationAdmin: true });
+
+    const unknown = `nobody-${tag}@example.com`;
+    const missing = await firemigrate('grant', unknown, '--admin');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`No Firebase Auth user has the email ${unknown} in project ${projectId}: the user must sign up (or be created) first.`);
+    expect(missing.stdout).toBe('');
+  }, 60_000);
+
+  it('an admin whose sessions were revoked: a mutating call with the ID token they still hold gets 401 (auth/id-token-revoked)', async () => {
+    const { uid, token } = await signedInUser(admin, { migrationAdmin: true }, `revoked-${tag}@example.com`);
+    // Accepted before the revocation: the admin check passes, the empty body is then refused (400, nothing changes).
+    const accepted = await post('/migration/runs', {}, token);
+    expect({ status: accepted.status, error: accepted.body.error }).toEqual({ status: 400, error: 'invalid-request' });
+
+    // Revocation is recorded in whole seconds and compared with the token's auth_time (seconds): a
+    // revocation in the second of the sign-in would not cover the token. Revoke in a later second.
+    await sleep(1500);
+    await getAuth(admin).revokeRefreshTokens(uid);
+    const validAfter = Date.parse((await getAuth(admin).getUser(uid)).tokensValidAfterTime!);
+    expect(validAfter).toBeGreaterThan(JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).auth_time * 1000);
+
+    const refused = await post('/migration/runs', {}, token);
+    expect(refused.status).toBe(401);
+    expect(refused.body).toMatchObject({ error: 'unauthenticated', reason: 'auth/id-token-revoked' });
+    // Against the Auth emulator firebase-admin checks revocation on every verifyIdToken
+    // (`checkRevoked || isEmulator`), reads included: this shows a real revoked token refused end to
+    // end, not that only mutating calls ask for the check — api.test.ts shows that through the verifier port.
+  }, 60_000);
 });
 
 /**

@@ -1,5 +1,7 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { DocumentData, Timestamp } from '@google-cloud/firestore';
 import { AuditLog } from '../../functions/src/control/audit';
-import { PartitionStore } from '../../functions/src/control/partitions';
+import { markerId, PartitionStore } from '../../functions/src/control/partitions';
 import { ControlPaths } from '../../functions/src/control/paths';
 import type { RegistryEntry } from '../../functions/src/control/registry-store';
 import { RunStore, type RunDocument } from '../../functions/src/control/runs';
@@ -21,9 +23,53 @@ import { TOPICS } from '../../functions/src/transports/names';
 import { InProcessTaskQueue } from '../../functions/src/transports/in-process-task-queue';
 import type { RollbackTask } from '../../functions/src/pipeline/rollback-payload';
 import type { PlanRunTask } from '../../functions/src/transports/task-payloads';
-import type { TaskDelivery, TaskQueue } from '../../functions/src/transports/task-queue';
+import type { Task, TaskDelivery, TaskQueue } from '../../functions/src/transports/task-queue';
 import { expectDemoTradesMigratedOnce } from '../support/demo-trades';
 import { describeEmulator, emulatorHost, resetProject, testFirestore, emulatorConfig } from '../support/emulator';
+
+/**
+ * A wrapper of the batch queue that, between `hold()` and `release()` (and always for the tasks
+ * `holdIf` picks), keeps the tasks enqueued instead of handing them to the queue: a test takes the
+ * pipeline to a point with nothing in flight, then delivers what it holds itself.
+ */
+function holdingQueue(holdIf: (task: BatchTask) => boolean = () => false) {
+  const held: Array<Task<BatchTask>> = [];
+  let holding = false;
+  return {
+    held,
+    hold: () => {
+      holding = true;
+    },
+    /** From now on, tasks go to the queue again. */
+    release: () => {
+      holding = false;
+    },
+    wrap: (queue: TaskQueue<BatchTask>): TaskQueue<BatchTask> => ({
+      enqueue: async (task, options) => {
+        if (!holding && !holdIf(task.payload)) return queue.enqueue(task, options);
+        held.push(task);
+        return 'enqueued';
+      },
+    }),
+  };
+}
+
+/** A batch queue that only records what a handler enqueues on it. */
+function recordingQueue() {
+  const enqueued: Array<Task<BatchTask>> = [];
+  const queue: TaskQueue<BatchTask> = {
+    enqueue: async (task) => {
+      enqueued.push(task);
+      return 'enqueued';
+    },
+  };
+  return { enqueued, queue };
+}
+
+interface StoredDocument {
+  updateTime: Timestamp;
+  data: DocumentData;
+}
 
 interface Delivered {
   partition: string;
@@ -126,6 +172,33 @@ describeEmulator('Cloud Functions pipeline: plan and batch task handlers on the 
     // The run's own events (the migration mode's changes are recorded beside them).
     const actions = (await new AuditLog(db, paths).forRun(runId)).map((event) => event.action).filter((action) => action.startsWith('run.'));
     expect(actions).toEqual(audit);
+  }
+
+  /**
+   * Every document a batch delivery of the run could write: the trades, the run and its registry
+   * entry, its partitions, markers, before-images and failure records, and the audit trail.
+   */
+  async function documentsOf(runId: string): Promise<Map<string, StoredDocument>> {
+    const stored = new Map<string, StoredDocument>();
+    const collections = ['trades', paths.partitions(tradesV2.id, runId), paths.batches(tradesV2.id, runId), paths.backups(tradesV2.id, runId), paths.failures(tradesV2.id, runId), paths.audit()];
+    for (const path of collections) {
+      for (const doc of (await db.collection(path).get()).docs) stored.set(doc.ref.path, { updateTime: doc.updateTime, data: doc.data() });
+    }
+    for (const path of [paths.run(tradesV2.id, runId), paths.migration(tradesV2.id)]) {
+      const doc = await db.doc(path).get();
+      stored.set(path, { updateTime: doc.updateTime!, data: doc.data()! });
+    }
+    return stored;
+  }
+
+  /** The paths created, deleted or written (a new update time, or other data) between two `documentsOf`. */
+  function changedPaths(before: Map<string, StoredDocument>, after: Map<string, StoredDocument>): string[] {
+    const changed = [...after.keys()].filter((path) => !before.has(path));
+    for (const [path, was] of before) {
+      const now = after.get(path);
+      if (!now || !now.updateTime.isEqual(was.updateTime) || !isDeepStrictEqual(now.data, was.data)) changed.push(path);
+    }
+    return changed.sort();
   }
 
   it('migrates every document once and completes the run', async () => {
@@ -278,6 +351,94 @@ describeEmulator('Cloud Functions pipeline: plan and batch task handlers on the 
     expect([...outcomes].sort()).toEqual(['committed', 'exhausted']);
     await expectDemoTradesMigratedOnce(db, seeded, [run.runId]);
     await expectCompleted(run.runId, ['run.requested', 'run.started', 'run.paused', 'run.resumed', 'run.completed']);
+  });
+
+  it('a stale delivery (an epoch before the resume) commits nothing and enqueues nothing — the resume enqueued the new epoch; the run then completes', async () => {
+    const gate = holdingQueue();
+    const committed = (entry: Delivered) => entry.outcome === 'committed';
+    const { ctx, requests, delivered, settle, batchQueue } = pipeline({
+      wrapBatchQueue: gate.wrap,
+      afterBatch: (_task, outcome) => {
+        if (outcome === 'committed' && delivered.filter(committed).length === 4) gate.hold();
+      },
+    });
+    const { run } = await requests.start({ migrationId: tradesV2.id, execute: true, reason: 'stale delivery', actor });
+    await settle();
+    // Every partition's next task of epoch 0 is held: nothing is in flight.
+    const epoch0 = [...gate.held];
+    expect(epoch0.length).toBeGreaterThan(0);
+    expect(epoch0.map((task) => task.payload.epoch)).toEqual(epoch0.map(() => 0));
+
+    await requests.pause(run.runId, 'before resume', actor);
+    const resumed = await requests.resume(run.runId, 'continue in epoch 1', actor);
+    expect(resumed.enqueue).toBe('enqueued');
+    await settle();
+    const epoch1 = gate.held.slice(epoch0.length);
+    expect(epoch1.length).toBeGreaterThan(0);
+    expect(epoch1.map((task) => task.payload.epoch)).toEqual(epoch1.map(() => 1));
+
+    // The old chain's task at the partition's resume point: the same seq, uncommitted, in epoch 0.
+    const partitions = await new PartitionStore(db, paths).list(tradesV2.id, run.runId);
+    const partitionOf = (task: BatchTask) => partitions.find((partition) => partition.partition === task.partition)!;
+    const stale = epoch0.map((task) => task.payload).find((task) => partitionOf(task).resumeFromSeq === task.seq);
+    expect(stale).toBeDefined();
+    expect(partitionOf(stale!)).toMatchObject({ epoch: 1, resumeFromSeq: stale!.seq });
+    expect(partitionOf(stale!).status).not.toBe('exhausted');
+    const markers = db.collection(paths.batches(tradesV2.id, run.runId));
+    expect((await markers.doc(markerId(stale!.partition, stale!.seq)).get()).exists).toBe(false);
+    expect((await new RunStore(db, paths).get(tradesV2.id, run.runId)).status).toBe('running');
+
+    const before = await documentsOf(run.runId);
+    const recorder = recordingQueue();
+    expect(await handleBatchTask({ ...ctx, batchQueue: recorder.queue }, stale!, { timeMs: 0 })).toBe('stale');
+    expect(recorder.enqueued).toEqual([]);
+    expect(changedPaths(before, await documentsOf(run.runId))).toEqual([]);
+    expect((await markers.doc(markerId(stale!.partition, stale!.seq)).get()).exists).toBe(false);
+
+    // The new epoch's chain, which the resume enqueued, finishes the run alone.
+    gate.release();
+    for (const task of epoch1) await batchQueue.enqueue(task);
+    await settle();
+    await expectDemoTradesMigratedOnce(db, seeded, [run.runId]);
+    await expectCompleted(run.runId, ['run.requested', 'run.started', 'run.paused', 'run.resumed', 'run.completed']);
+  });
+
+  it('deliveries for an aborted run commit nothing and dispatch nothing more', async () => {
+    const gate = holdingQueue();
+    const committed = (entry: Delivered) => entry.outcome === 'committed';
+    const { ctx, requests, delivered, settle } = pipeline({
+      wrapBatchQueue: gate.wrap,
+      afterBatch: (_task, outcome) => {
+        if (outcome === 'committed' && delivered.filter(committed).length === 4) gate.hold();
+      },
+    });
+    const { run } = await requests.start({ migrationId: tradesV2.id, execute: true, reason: 'abort', actor });
+    await settle();
+    const pending = gate.held.map((task) => task.payload);
+    expect(pending.length).toBeGreaterThan(0);
+    // Each held task is its partition's next batch, in its current epoch: had the run kept running, it would commit.
+    const partitions = await new PartitionStore(db, paths).list(tradesV2.id, run.runId);
+    const markers = db.collection(paths.batches(tradesV2.id, run.runId));
+    for (const task of pending) {
+      const partition = partitions.find((candidate) => candidate.partition === task.partition)!;
+      expect({ partition: task.partition, epoch: partition.epoch, exhausted: partition.status === 'exhausted' }).toEqual({ partition: task.partition, epoch: task.epoch, exhausted: false });
+      expect((await markers.doc(markerId(task.partition, task.seq)).get()).exists).toBe(false);
+    }
+
+    const aborted = await requests.abort(run.runId, 'abort test', actor);
+    expect(aborted.previousStatus).toBe('running');
+    const before = await documentsOf(run.runId);
+    const recorder = recordingQueue();
+    const outcomes: BatchTaskOutcome[] = [];
+    for (const task of pending) outcomes.push(await handleBatchTask({ ...ctx, batchQueue: recorder.queue }, task, { timeMs: 0 }));
+    expect(outcomes).toEqual(pending.map(() => 'run-not-running'));
+    expect(recorder.enqueued).toEqual([]);
+    expect(changedPaths(before, await documentsOf(run.runId))).toEqual([]);
+
+    const stored = await new RunStore(db, paths).get(tradesV2.id, run.runId);
+    expect(stored.status).toBe('aborted');
+    expect(stored.statusReason).toBe(`aborted by ${actor.user}: abort test`);
+    expect((await markers.get()).size).toBe(delivered.filter(committed).length);
   });
 
   it('a dry run stores the planner report in the run and completes, writing nothing else', async () => {
@@ -448,5 +609,61 @@ describeEmulator('Cloud Functions pipeline: plan and batch task handlers on the 
     const stops = (await new AuditLog(db, paths).forRun(run.runId)).filter((entry) => entry.action === 'run.stopped');
     expect(stops.map((entry) => entry.details?.snapshotId)).toEqual([first!.snapshot.id, second!.snapshot.id]);
     expect(alerts.undelivered).toEqual([]);
+  });
+
+  it('health: a running partition with no committed batch for longer than the stall threshold is reported stalled in the stored snapshot', async () => {
+    // p0001's task after its second batch is lost: the other partitions finish, the run stays running.
+    const lost = holdingQueue((task) => task.partition === 'p0001' && task.seq >= 2);
+    const { requests, settle } = pipeline({ wrapBatchQueue: lost.wrap });
+    const { run } = await requests.start({ migrationId: tradesV2.id, execute: true, reason: 'stall', actor });
+    await settle();
+    expect(lost.held.map((task) => `${task.payload.partition}-${task.payload.seq}`)).toEqual(['p0001-2']);
+    expect((await new RunStore(db, paths).get(tradesV2.id, run.runId)).status).toBe('running');
+    const partitions = await new PartitionStore(db, paths).list(tradesV2.id, run.runId);
+    expect(partitions.filter((partition) => partition.status !== 'exhausted').map((partition) => partition.partition)).toEqual(['p0001']);
+
+    const config = emulatorConfig({ MONITOR_SAMPLE_SIZE: '1' });
+    const log = createLogger({ format: 'json', write: (line) => logLines.push(line) });
+    const published: Array<Record<string, unknown>> = [];
+    const alerts = {
+      publish: async (_topic: string, message: Record<string, unknown>) => {
+        published.push(message);
+        return `message-${published.length}`;
+      },
+    };
+    const stallAfterMs = 5 * 60_000;
+    const stalledCheckOf = (snapshot: StoredHealthSnapshot) => snapshot.runs[0].checks.find((check) => check.name === 'stalledPartitions');
+    const storedSnapshot = async (id: string) => (await db.collection(paths.healthSnapshots()).doc(id).get()).data() as StoredHealthSnapshot;
+
+    // Now: p0001 committed its second batch moments ago, within the threshold.
+    const fresh = await runHealthCheck({ db, paths, config, registry, alerts, stallAfterMs, log, indexes: null });
+    const freshStored = await storedSnapshot(fresh.snapshot.id);
+    expect(freshStored.runs.map((entry) => ({ runId: entry.runId, stalledPartitions: entry.stalledPartitions }))).toEqual([{ runId: run.runId, stalledPartitions: [] }]);
+    expect(stalledCheckOf(freshStored)).toMatchObject({ status: 'ok', value: 0, threshold: 0 });
+
+    // Six minutes later, with no batch committed meanwhile: p0001 is stalled.
+    const later = new Date(Date.now() + stallAfterMs + 60_000);
+    const { snapshot, alertMessageId } = await runHealthCheck({ db, paths, config, registry, alerts, stallAfterMs, log, indexes: null }, later);
+    const stored = await storedSnapshot(snapshot.id);
+    expect(stored.runs.map((entry) => ({ runId: entry.runId, stalledPartitions: entry.stalledPartitions }))).toEqual([{ runId: run.runId, stalledPartitions: ['p0001'] }]);
+    const stalled = stalledCheckOf(stored)!;
+    expect(stalled).toEqual({
+      name: 'stalledPartitions',
+      dimension: 'performance',
+      status: 'error',
+      value: 1,
+      threshold: 0,
+      unit: 'count',
+      message: 'no batch committed for over 5 min in p0001',
+      recommendedAction: expect.stringContaining('resume the run'),
+      scope: { migrationId: tradesV2.id, runId: run.runId },
+    });
+    // The snapshot's own list of checks carries the same one.
+    expect(stored.checks.filter((check) => check.name === 'stalledPartitions')).toEqual([stalled]);
+    expect(stored.status).not.toBe('HEALTHY');
+    // An error is an alert for people, not an escalation that stops the run.
+    expect(alertMessageId).toBeNull();
+    const alert = published.find((message) => message.kind === 'alert' && (message.alert as { metric: string }).metric === 'stalledPartitions');
+    expect(alert).toMatchObject({ snapshotId: snapshot.id, alert: { severity: 'critical', value: 1, runId: run.runId, message: 'no batch committed for over 5 min in p0001' } });
   });
 });

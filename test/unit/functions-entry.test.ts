@@ -34,7 +34,7 @@ describe('functions/src/index.ts', () => {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const endpoint = (fn: unknown) => (fn as { __endpoint: Record<string, any> }).__endpoint;
 
-  it('exports exactly the five functions', () => {
+  it('exports exactly the five functions of the issue, planRun, rollbackBatch and the sync group', () => {
     expect(Object.keys(index).sort()).toEqual(['api', 'healthCheck', 'migrateBatch', 'onMigrationAlert', 'onRollbackRequest', 'planRun', 'rollbackBatch', 'sync']);
   });
 
@@ -117,5 +117,47 @@ describe('functions/src/index.ts', () => {
     expect(lines[0].severity).toBe('ERROR');
     expect(lines[0].message).toContain('rollbackRunId');
     expect(lines[0].message).toContain('seq');
+  });
+});
+
+/**
+ * The emulator guard as the deployed entry runs it: loading index.ts (a fresh module registry each
+ * time, as a cold start) with an emulator host set in a real project.
+ */
+describe('functions/src/index.ts with an emulator host set', () => {
+  const env = { ...process.env };
+  afterEach(() => {
+    process.env = { ...env };
+  });
+
+  function loadEntry(variables: Record<string, string>): unknown {
+    // The environment names one real project and no emulator but `variables`' (firebase-functions-test set FIREBASE_CONFIG above).
+    for (const name of Object.keys(process.env)) {
+      if (name.endsWith('_EMULATOR_HOST') || ['FUNCTIONS_EMULATOR', 'FIREBASE_CONFIG', 'GOOGLE_CLOUD_PROJECT'].includes(name)) delete process.env[name];
+    }
+    Object.assign(process.env, { GCLOUD_PROJECT: 'tradeya-prod', METADATA_SERVER_DETECTION: 'none' }, variables);
+    let loaded: unknown;
+    jest.isolateModules(() => {
+      loaded = require('../../functions/src/index');
+    });
+    return loaded;
+  }
+
+  it('refuses to load outside the Functions emulator, naming the variable', () => {
+    let thrown: unknown;
+    try {
+      loadEntry({ FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(Error);
+    expect((thrown as Error).name).toBe('EmulatorGuardError');
+    expect((thrown as Error).message).toMatch(/^Refusing to start: FIREBASE_AUTH_EMULATOR_HOST is set outside the emulator/);
+    expect((thrown as Error).message).toContain('tradeya-prod is not a demo- project');
+  });
+
+  it('loads with the same variable inside the Functions emulator (FUNCTIONS_EMULATOR=true)', () => {
+    const loaded = loadEntry({ FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', FUNCTIONS_EMULATOR: 'true' }) as Record<string, unknown>;
+    expect(Object.keys(loaded)).toContain('migrateBatch');
   });
 });

@@ -104,6 +104,7 @@ export async function handleBatchTask(ctx: PipelineContext, payload: unknown, bu
   if (!partition) throw new Error(`run ${task.runId} has no partition ${task.partition} (no document at ${partitionSnapshot.ref.path})`);
   if (partition.epoch !== task.epoch || task.seq < partition.resumeFromSeq) {
     ctx.log.info(`migrateBatch: stale task (partition epoch ${partition.epoch}, first seq ${partition.resumeFromSeq}); nothing dispatched`, fields);
+    // Unlike a duplicate, no successor is enqueued: the resume that bumped the epoch enqueued the new epoch's chain, and an old-epoch successor would only start a dead one.
     return 'stale';
   }
   if (!(await renewLeaseIfDue(ctx, stores, run))) return 'lease-lost';
