@@ -160,7 +160,8 @@ describe('Throttler against the emulator (ramp off)', () => {
     const instance = null;
     const emulated = Throttler.fromConfig(loadConfig({ FIRESTORE_EMULATOR_HOST: '127.0.0.1:8080' }), { instance, readRssMb: () => 50 });
     expect(emulated.state()).toMatchObject({ rampEnabled: false, poolSize: 10, thresholdMb: 512 });
-    const production = Throttler.fromConfig(loadConfig({ MIGRATION_CONNECTION_POOL_SIZE: '4' }), { instance, readRssMb: () => 50 });
+    // A fixed clock: on a loaded machine, real time between the two decisions would refill the bucket.
+    const production = Throttler.fromConfig(loadConfig({ MIGRATION_CONNECTION_POOL_SIZE: '4' }), { instance, readRssMb: () => 50, clock: () => 0 });
     expect(production.state()).toMatchObject({ rampEnabled: true, poolSize: 4 });
     expect(production.decide({ trades: 400 }).action).toBe('go');
     expect(production.decide({ trades: 1 }).action).toBe('wait');
