@@ -28,21 +28,49 @@ setLogLevel('error');
 // jest ignores `testTimeout` inside a `projects` entry, so the 5 s default would apply on a busy machine.
 jest.setTimeout(60_000);
 
-describeEmulator('firestore.rules: firemigrate rule functions and the TradeYa rules', () => {
-  const projectId = 'demo-rules';
-  let env: RulesTestEnvironment;
+const ROOT = join(__dirname, '../..');
+const readRules = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
+/**
+ * A rules test environment on the emulator with `rules` loaded (set up and torn down with the
+ * enclosing describe), and helpers: clients signed in or not, and reads and writes past the rules.
+ */
+function rulesEnvironment(projectId: string, rules: string) {
+  let env: RulesTestEnvironment;
   beforeAll(async () => {
     const [host, port] = emulatorHost().split(':');
-    env = await initializeTestEnvironment({
-      projectId,
-      firestore: { host, port: Number(port), rules: readFileSync(join(__dirname, '../../firestore.rules'), 'utf8') },
-    });
+    env = await initializeTestEnvironment({ projectId, firestore: { host, port: Number(port), rules } });
   });
   afterAll(() => env.cleanup());
 
+  function seed(docs: Record<string, Data>): Promise<void> {
+    return env.withSecurityRulesDisabled(async (context) => {
+      const db = context.firestore();
+      for (const [path, data] of Object.entries(docs)) await db.doc(path).set(data);
+    });
+  }
+  async function stored(path: string): Promise<Data | undefined> {
+    let data: Data | undefined;
+    await env.withSecurityRulesDisabled(async (context) => {
+      data = (await context.firestore().doc(path).get()).data();
+    });
+    return data;
+  }
+  return {
+    clear: () => env.clearFirestore(),
+    seed,
+    setMode: (mode: MigrationMode, collections: string[]) => seed({ [MODE_DOCUMENT_PATH]: { mode, collections } }),
+    stored,
+    as: (uid: string) => env.authenticatedContext(uid).firestore(),
+    anonymous: () => env.unauthenticatedContext().firestore(),
+  };
+}
+
+describeEmulator('firestore.rules: firemigrate rule functions and the TradeYa rules', () => {
+  const { clear, seed, setMode, stored, as, anonymous } = rulesEnvironment('demo-rules', readRules('firestore.rules'));
+
   beforeEach(async () => {
-    await env.clearFirestore();
+    await clear();
     await seed({
       'users/alice': { name: 'Alice' },
       'users/bob': { name: 'Bob' },
@@ -55,27 +83,6 @@ describeEmulator('firestore.rules: firemigrate rule functions and the TradeYa ru
     });
   });
 
-  function seed(docs: Record<string, Data>): Promise<void> {
-    return env.withSecurityRulesDisabled(async (context) => {
-      const db = context.firestore();
-      for (const [path, data] of Object.entries(docs)) await db.doc(path).set(data);
-    });
-  }
-
-  function setMode(mode: MigrationMode, collections: string[]): Promise<void> {
-    return seed({ [MODE_DOCUMENT_PATH]: { mode, collections } });
-  }
-
-  async function stored(path: string): Promise<Data | undefined> {
-    let data: Data | undefined;
-    await env.withSecurityRulesDisabled(async (context) => {
-      data = (await context.firestore().doc(path).get()).data();
-    });
-    return data;
-  }
-
-  const as = (uid: string) => env.authenticatedContext(uid).firestore();
-  const anonymous = () => env.unauthenticatedContext().firestore();
 
   describe('control data', () => {
     const controlPaths = ['_migrations/trades-v2', '_migrations/trades-v2/runs/r1/backups/abc', MODE_DOCUMENT_PATH];
