@@ -143,7 +143,7 @@ export const sync = Object.fromEntries(
     onDocumentWritten({ document, memory: '512MiB' }, async (event) => {
       const { handleSyncWrite } = await import('./compat/sync-trigger');
       const { pipeline } = await lazy();
-      await handleSyncWrite(pipeline, { id: event.id, document: event.document, after: event.data?.after });
+      await handleSyncWrite(pipeline, { id: event.id, document: event.document, before: event.data?.before, after: event.data?.after });
     }),
   ]),
 );

@@ -162,6 +162,40 @@ describe('zero downtime on the emulator suite: dual-read during a real run, and 
       await wire.close();
     }
   });
+
+  it('a legacy edit of a trade the run migrated has its participants derived again by the deployed sync trigger, once', async () => {
+    // n = 5: migrated by the run, nobody had joined it.
+    const path = tradePath(5);
+    const migrated = await db.doc(path).get();
+    expect(migrated.get('participants')).toEqual({ creator: 'user-5', participant: null });
+    await db.doc(path).update({ participantId: 'user-9' });
+
+    const deadline = Date.now() + 180_000;
+    let current = await db.doc(path).get();
+    while (current.get('participants.participant') !== 'user-9' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      current = await db.doc(path).get();
+    }
+    expect(current.get('participants')).toEqual({ creator: 'user-5', participant: 'user-9' });
+    expect(current.get('participantId')).toBe('user-9');
+    expect(current.get('schemaVersion')).toBe('2.0');
+    expect(current.get('skillsOffered')).toEqual(migrated.get('skillsOffered'));
+
+    const mode = await getMode(db);
+    const wire = WireClient.forFirestore(db);
+    try {
+      const [backup] = await wire.batchGet([`${paths.backups(tradesV2.id, `sync-${mode.changedAt!.toMillis()}`)}/${backupId(path)}`]);
+      expect(backup.exists).toBe(true);
+      const record = readBackup(backup.exists ? backup.fields : {});
+      expect(Object.keys(record.image.values).sort()).toEqual(['participants', 'schemaVersion']);
+      expect(record.image.absent).toEqual([]);
+    } finally {
+      await wire.close();
+    }
+    // The trigger's own write raised an event as well: it writes nothing more.
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    expect((await db.doc(path).get()).updateTime!.isEqual(current.updateTime!)).toBe(true);
+  });
 });
 
 /** Equal Firestore values, map key order aside (Timestamps by value). */

@@ -8,6 +8,7 @@ import {
 } from '@firebase/rules-unit-testing';
 import { setLogLevel } from 'firebase/firestore';
 import { describeEmulator, emulatorHost } from '../support/emulator';
+import { checkRules } from '../../functions/src/compat/rules-check';
 import { MODE_DOCUMENT_PATH } from '../../functions/src/control/paths';
 
 type Data = Record<string, unknown>;
@@ -28,21 +29,49 @@ setLogLevel('error');
 // jest ignores `testTimeout` inside a `projects` entry, so the 5 s default would apply on a busy machine.
 jest.setTimeout(60_000);
 
-describeEmulator('firestore.rules: firemigrate rule functions and the TradeYa rules', () => {
-  const projectId = 'demo-rules';
-  let env: RulesTestEnvironment;
+const ROOT = join(__dirname, '../..');
+const readRules = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
+/**
+ * A rules test environment on the emulator with `rules` loaded (set up and torn down with the
+ * enclosing describe), and helpers: clients signed in or not, and reads and writes past the rules.
+ */
+function rulesEnvironment(projectId: string, rules: string) {
+  let env: RulesTestEnvironment;
   beforeAll(async () => {
     const [host, port] = emulatorHost().split(':');
-    env = await initializeTestEnvironment({
-      projectId,
-      firestore: { host, port: Number(port), rules: readFileSync(join(__dirname, '../../firestore.rules'), 'utf8') },
-    });
+    env = await initializeTestEnvironment({ projectId, firestore: { host, port: Number(port), rules } });
   });
   afterAll(() => env.cleanup());
 
+  function seed(docs: Record<string, Data>): Promise<void> {
+    return env.withSecurityRulesDisabled(async (context) => {
+      const db = context.firestore();
+      for (const [path, data] of Object.entries(docs)) await db.doc(path).set(data);
+    });
+  }
+  async function stored(path: string): Promise<Data | undefined> {
+    let data: Data | undefined;
+    await env.withSecurityRulesDisabled(async (context) => {
+      data = (await context.firestore().doc(path).get()).data();
+    });
+    return data;
+  }
+  return {
+    clear: () => env.clearFirestore(),
+    seed,
+    setMode: (mode: MigrationMode, collections: string[]) => seed({ [MODE_DOCUMENT_PATH]: { mode, collections } }),
+    stored,
+    as: (uid: string) => env.authenticatedContext(uid).firestore(),
+    anonymous: () => env.unauthenticatedContext().firestore(),
+  };
+}
+
+describeEmulator('firestore.rules: firemigrate rule functions and the TradeYa rules', () => {
+  const { clear, seed, setMode, stored, as, anonymous } = rulesEnvironment('demo-rules', readRules('firestore.rules'));
+
   beforeEach(async () => {
-    await env.clearFirestore();
+    await clear();
     await seed({
       'users/alice': { name: 'Alice' },
       'users/bob': { name: 'Bob' },
@@ -55,27 +84,6 @@ describeEmulator('firestore.rules: firemigrate rule functions and the TradeYa ru
     });
   });
 
-  function seed(docs: Record<string, Data>): Promise<void> {
-    return env.withSecurityRulesDisabled(async (context) => {
-      const db = context.firestore();
-      for (const [path, data] of Object.entries(docs)) await db.doc(path).set(data);
-    });
-  }
-
-  function setMode(mode: MigrationMode, collections: string[]): Promise<void> {
-    return seed({ [MODE_DOCUMENT_PATH]: { mode, collections } });
-  }
-
-  async function stored(path: string): Promise<Data | undefined> {
-    let data: Data | undefined;
-    await env.withSecurityRulesDisabled(async (context) => {
-      data = (await context.firestore().doc(path).get()).data();
-    });
-    return data;
-  }
-
-  const as = (uid: string) => env.authenticatedContext(uid).firestore();
-  const anonymous = () => env.unauthenticatedContext().firestore();
 
   describe('control data', () => {
     const controlPaths = ['_migrations/trades-v2', '_migrations/trades-v2/runs/r1/backups/abc', MODE_DOCUMENT_PATH];
@@ -199,5 +207,98 @@ describeEmulator('firestore.rules: firemigrate rule functions and the TradeYa ru
       expect(await stored('users/bob')).toEqual({ name: 'Bob' });
       expect(await stored('users/mallory')).toBeUndefined();
     });
+  });
+});
+
+/** The firemigrate block of a rules file: from its BEGIN line to its END line. */
+function firemigrateBlock(rules: string, file: string): string {
+  const match = /^[ \t]*\/\/ ---- BEGIN firemigrate.*?\/\/ ---- END firemigrate[^\n]*$/ms.exec(rules);
+  if (!match) throw new Error(`${file} has no "// ---- BEGIN firemigrate" … "// ---- END firemigrate" block`);
+  return match[0];
+}
+
+describeEmulator('an app rules file that would otherwise allow everything, with the rule functions ANDed in as README says', () => {
+  const FIXTURE = 'test/fixtures/rules/permissive-guarded.rules';
+  const APP_COLLECTIONS = ['users', 'trades', 'conversations'];
+  /** One existing document per collection, for the updates. */
+  const EXISTING: Record<string, string> = { users: 'users/alice', trades: 'trades/t1', conversations: 'conversations/c1' };
+  const { clear, seed, setMode, stored, as, anonymous } = rulesEnvironment('demo-rules-permissive', readRules(FIXTURE));
+  const CONTROL = {
+    '_migrations/trades-v2': { id: 'trades-v2', status: 'running' },
+    '_migrations/trades-v2/runs/r1/backups/abc': { path: 'trades/t1', image: 'bytes' },
+  };
+
+  beforeEach(async () => {
+    await clear();
+    await seed({ 'users/alice': { name: 'Alice' }, 'trades/t1': legacyTrade, 'conversations/c1': conversation, ...CONTROL });
+  });
+
+  /** A create, an update and a delete by `db` in each of `collections`; each either lands or is refused. */
+  async function writeEach(db: ReturnType<typeof anonymous>, collections: string[], outcome: 'allowed' | 'refused', tag: string): Promise<void> {
+    const assertion = outcome === 'allowed' ? assertSucceeds : assertFails;
+    for (const collection of collections) {
+      await assertion(db.doc(`${collection}/new-${tag}`).set({ by: tag }));
+      await assertion(db.doc(EXISTING[collection]).update({ editedBy: tag }));
+      await assertion(db.doc(`${collection}/gone-${tag}`).delete());
+    }
+  }
+
+  it("copies firestore.rules' firemigrate block verbatim, and `rules check` finds nothing in it", () => {
+    const fixture = readRules(FIXTURE);
+    expect(firemigrateBlock(fixture, FIXTURE)).toBe(firemigrateBlock(readRules('firestore.rules'), 'firestore.rules'));
+    expect(checkRules(fixture, { collections: APP_COLLECTIONS.map((collectionGroup) => ({ collectionGroup })) })).toEqual([]);
+  });
+
+  it.each<[string, MigrationMode | null]>([
+    ['with no mode document', null],
+    ['in normal mode', 'normal'],
+    ['in dual-read mode', 'dual-read'],
+  ])('%s the broad app rule lets anyone write every collection', async (_label, mode) => {
+    if (mode) await setMode(mode, ['trades', 'conversations']);
+    await seed({ 'users/gone-anon': { name: 'x' }, 'trades/gone-anon': legacyTrade, 'conversations/gone-anon': conversation });
+    await writeEach(anonymous(), APP_COLLECTIONS, 'allowed', 'anon');
+    await writeEach(as('mallory'), APP_COLLECTIONS, 'allowed', 'mallory');
+    for (const collection of APP_COLLECTIONS) {
+      expect(await stored(`${collection}/new-anon`)).toEqual({ by: 'anon' });
+      expect(await stored(`${collection}/new-mallory`)).toEqual({ by: 'mallory' });
+      expect(await stored(`${collection}/gone-anon`)).toBeUndefined();
+    }
+    expect(await stored('trades/t1')).toEqual({ ...legacyTrade, editedBy: 'mallory' });
+    expect(await stored('conversations/c1')).toEqual({ ...conversation, editedBy: 'mallory' });
+    expect(await stored('users/alice')).toEqual({ name: 'Alice', editedBy: 'mallory' });
+  });
+
+  it('in maintenance, client writes to the collections under migration are refused; reads and the other collections stay open', async () => {
+    await setMode('maintenance', ['trades', 'conversations']);
+    await seed({ 'trades/gone-anon': legacyTrade, 'conversations/gone-anon': conversation, 'trades/gone-mallory': legacyTrade });
+    await writeEach(anonymous(), ['trades', 'conversations'], 'refused', 'anon');
+    await writeEach(as('mallory'), ['trades', 'conversations'], 'refused', 'mallory');
+    await writeEach(as('mallory'), ['users'], 'allowed', 'mallory');
+
+    expect(await stored('trades/t1')).toEqual(legacyTrade);
+    expect(await stored('conversations/c1')).toEqual(conversation);
+    for (const path of ['trades/new-anon', 'trades/new-mallory', 'conversations/new-anon', 'conversations/new-mallory']) expect([path, await stored(path)]).toEqual([path, undefined]);
+    expect(await stored('trades/gone-anon')).toEqual(legacyTrade);
+    expect(await stored('trades/gone-mallory')).toEqual(legacyTrade);
+    expect(await stored('conversations/gone-anon')).toEqual(conversation);
+    expect(await stored('users/new-mallory')).toEqual({ by: 'mallory' });
+    expect(await stored('users/alice')).toEqual({ name: 'Alice', editedBy: 'mallory' });
+    await assertSucceeds(anonymous().doc('trades/t1').get());
+    await assertSucceeds(anonymous().collection('conversations').get());
+  });
+
+  it.each<MigrationMode>(['normal', 'dual-read', 'maintenance'])('in %s mode the control data and the mode document stay closed', async (mode) => {
+    await setMode(mode, ['trades', 'conversations']);
+    for (const db of [as('alice'), anonymous()]) {
+      for (const path of [...Object.keys(CONTROL), MODE_DOCUMENT_PATH]) {
+        await assertFails(db.doc(path).get());
+        await assertFails(db.doc(path).set({ mode: 'normal', collections: [], status: 'applied' }));
+        await assertFails(db.doc(path).delete());
+      }
+      await assertFails(db.collection('_migrations').get());
+      await assertFails(db.collection(MODE_DOCUMENT_PATH.split('/')[0]).get());
+    }
+    expect(await stored(MODE_DOCUMENT_PATH)).toEqual({ mode, collections: ['trades', 'conversations'] });
+    for (const [path, data] of Object.entries(CONTROL)) expect([path, await stored(path)]).toEqual([path, data]);
   });
 });

@@ -96,6 +96,29 @@ describe('classifyDocument', () => {
     expect(classify({ schemaVersion: '2.0', anything: 'at all' })).toEqual({ outcome: 'already-at-target' });
   });
 
+  it('derives a document at the target version again when asked (rederive): every new-shape field, or only the named ones', () => {
+    const skillsOffered = [{ id: 'guitar', name: 'guitar', level: 'intermediate' }, { id: 'cooking', name: 'cooking', level: 'intermediate' }];
+    const edited = { ...legacy(), participantId: 'bob-2', participants: { creator: 'alice-7', participant: null }, skillsOffered, schemaVersion: '2.0' };
+    const entriesOf = (classification: Classification) => {
+      if (classification.outcome !== 'migrate' || classification.change.kind !== 'patch') throw new Error(`expected a patch, got ${classification.outcome}`);
+      return classification.change.entries.map((entry) => [entry.path.join('.'), entry.value]);
+    };
+    const all = classifyDocument(trades(), edited, ctx, { validate: true, rederive: true });
+    expect(entriesOf(all)).toEqual([
+      ['participants', { creator: 'alice-7', participant: 'bob-2' }],
+      ['skillsOffered', skillsOffered],
+      ['schemaVersion', '2.0'],
+    ]);
+    expect(all.outcome === 'migrate' && all.after.participants).toEqual({ creator: 'alice-7', participant: 'bob-2' });
+    const only = classifyDocument(trades(), edited, ctx, { validate: true, rederive: { only: ['participants'] } });
+    expect(entriesOf(only)).toEqual([
+      ['participants', { creator: 'alice-7', participant: 'bob-2' }],
+      ['schemaVersion', '2.0'],
+    ]);
+    // `only` narrows a re-derive, never the migration of a document in the old shape.
+    expect(entriesOf(classifyDocument(trades(), legacy(), ctx, { validate: true, rederive: { only: ['participants'] } })).map(([path]) => path)).toEqual(['participants', 'skillsOffered', 'schemaVersion']);
+  });
+
   it('treats any other marker value as the old shape', () => {
     expect(classify({ ...legacy(), schemaVersion: '1.5' }).outcome).toBe('migrate');
   });

@@ -3,6 +3,7 @@ import {
   backupChunkName,
   backupWrites,
   captureBeforeImage,
+  changesNothing,
   IMAGE_CHUNK_BYTES,
   imageHash,
   matchesBeforeImage,
@@ -10,7 +11,9 @@ import {
   restoreWrite,
   type BackupRecord,
   type RawChange,
+  widenBeforeImage,
 } from '../../functions/src/engine/before-image';
+import { fieldsAfterRestore } from '../../functions/src/engine/restore';
 import { canonicalFields } from '../../functions/src/engine/wire/canonical';
 import type { RawFields, RawValue } from '../../functions/src/engine/wire/types';
 
@@ -99,6 +102,48 @@ describe('after state, hashes and matching', () => {
     const whole = restoreWrite(NAME, captureBeforeImage(doc, { kind: 'replace', fields: {} }), UPDATE_TIME);
     expect(whole.updateMask).toBeUndefined();
     expect(whole.update!.fields).toBe(doc);
+  });
+});
+
+describe('a run writing a document again: the earliest before-image, widened', () => {
+  // The run's first write added `participants` and the marker; its second rewrites `participants`
+  // and adds `skills` — and in between the app set `title`, which neither write touches.
+  const original: RawFields = { title: str('Guitar'), participantId: str('bob'), price: dbl(1) };
+  const first = patch([['participants'], map({ participant: { nullValue: 'NULL_VALUE' } })], [['schemaVersion'], str('2.0')]);
+  const firstImage = captureBeforeImage(original, first);
+  const between = { ...applyChange(original, first), title: str('Guitar lessons'), participantId: str('carol') };
+  const second = patch([['participants', 'participant'], str('carol')], [['schemaVersion'], str('2.0')], [['skills'], str('s')], [['price'], int(2)]);
+
+  it('keeps what the first write found and adds only the paths the second adds, at their values before it', () => {
+    const widened = widenBeforeImage(firstImage, between, second);
+    expect(widened).toEqual({ mode: 'patch', values: { price: dbl(1) }, absent: expect.arrayContaining(['participants', 'schemaVersion', 'skills']) });
+    expect(widened.absent).toHaveLength(3);
+    // Restoring it into the document after both writes gives the document before the run, the app's own edits kept.
+    const afterBoth = applyChange(between, second);
+    expect(imageHash(afterBoth, widened)).not.toBe(imageHash(between, widened));
+    const restored = restoreWrite(NAME, widened, UPDATE_TIME);
+    expect([...restored.updateMask!.fieldPaths!].sort()).toEqual(['participants', 'price', 'schemaVersion', 'skills']);
+    expect(restored.update!.fields).toEqual({ price: dbl(1) });
+    const restoredDocument = fieldsAfterRestore(afterBoth, widened);
+    expect(restoredDocument).toEqual({ title: str('Guitar lessons'), participantId: str('carol'), price: dbl(1) });
+    expect(matchesBeforeImage(restoredDocument, widened)).toBe(true);
+  });
+
+  it('keeps an earlier whole-document image, and makes a later replace one of the document before the run', () => {
+    const whole = captureBeforeImage(original, { kind: 'replace', fields: { only: int(1) } });
+    expect(widenBeforeImage(whole, between, second)).toBe(whole);
+    expect(widenBeforeImage(firstImage, between, { kind: 'replace', fields: { only: int(1) } })).toEqual({
+      mode: 'replace',
+      values: { title: str('Guitar lessons'), participantId: str('carol'), price: dbl(1) },
+      absent: [],
+    });
+  });
+
+  it('tells a change that leaves every value as it is (a double 1.0 rewritten as the integer 1 is a change)', () => {
+    expect(changesNothing(between, patch([['title'], str('Guitar lessons')], [['participants'], map({ participant: { nullValue: 'NULL_VALUE' } })]))).toBe(true);
+    expect(changesNothing(between, patch([['title'], str('Guitar')]))).toBe(false);
+    expect(changesNothing(between, patch([['price'], int(1)]))).toBe(false);
+    expect(changesNothing(between, patch([['missing'], undefined]))).toBe(true);
   });
 });
 

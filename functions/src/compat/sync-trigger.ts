@@ -11,10 +11,17 @@
  * is one batch of that run: partition `sync-<hash of the event id>`, seq 0. A redelivered event
  * finds its batch marker and writes nothing.
  *
- * No loop: the trigger's own write puts the document at the target version, and an event whose
- * document is already at the target version writes nothing at all (checked on the event's data,
- * before any read). Neither do deletes, events in another mode or collection, nor events while a
- * rollback of the migration runs or after it has been rolled back.
+ * Legacy edits of migrated documents (compat/legacy-edit.ts): a write that changed legacy fields
+ * of a document already at the target version, and none of its new-shape fields, has them derived
+ * again from the edited legacy values by the migration's own `up`, through the same batch core
+ * (re-derive mode). The sync run keeps each document's earliest before-image, so its rollback
+ * gives back the document as it was before the run however often the trigger wrote it.
+ *
+ * No loop: the trigger's own write puts the document at the target version and changes no legacy
+ * field, and an event whose document is at the target version with its legacy fields unchanged
+ * writes nothing at all (checked on the event's data, before any read). Neither do deletes,
+ * events in another mode or collection, nor events while a rollback of the migration runs or
+ * after it has been rolled back.
  */
 import { createHash } from 'node:crypto';
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
@@ -27,7 +34,9 @@ import type { DocData, Migration } from '../definitions/types';
 import { migrateBatch, type BatchResult } from '../engine/batch-core';
 import type { RunLog } from '../engine/runner';
 import type { WireClient } from '../engine/wire/client';
+import type { RawFields } from '../engine/wire/types';
 import { grpcCode, Status } from '../engine/wire/status';
+import { changesLegacyFields, eventFields, legacyEditOf, type EventSnapshot } from './legacy-edit';
 import { getMode, ModeError, type ModeState } from './modes';
 
 export interface SyncContext {
@@ -45,14 +54,19 @@ export interface SyncWriteEvent {
   id: string;
   /** The document's path, e.g. `trades/abc`. */
   document: string;
+  /** The document before the write; missing or not existing when the write created it. */
+  before?: EventSnapshot;
   /** The document after the write; missing or not existing for a delete. */
-  after?: { exists: boolean; data(): DocData | undefined };
+  after?: EventSnapshot;
 }
 
 export type SyncOutcome =
   | { action: 'ignored'; why: 'deleted' | 'not-dual-read' | 'collection-not-listed' | 'no-migration' | 'mode-unreadable' | 'rolled-back' | 'rollback-running' }
   | { action: 'already-at-target'; migrationId: string }
-  | { action: 'applied'; migrationId: string; runId: string; batch: BatchResult };
+  /** A legacy edit of a migrated document whose new-shape fields are left as they are. */
+  | { action: 'not-rederived'; migrationId: string; why: 'new-shape-also-written' | 'new-shape-in-step' }
+  /** `upgrade`: a document in the old shape, or the new-shape fields of a migrated one derived again after a legacy edit. */
+  | { action: 'applied'; migrationId: string; runId: string; upgrade: 'legacy-shape' | 'legacy-edit'; batch: BatchResult };
 
 /** The user and identity the sync run and its records are written under. */
 export const SYNC_USER = 'firemigrate/sync-trigger';
@@ -132,10 +146,15 @@ async function rollbackState(ctx: SyncContext, migration: Migration): Promise<'r
 export async function handleSyncWrite(ctx: SyncContext, event: SyncWriteEvent): Promise<SyncOutcome> {
   const after = event.after?.exists ? event.after.data() : undefined;
   if (!after) return { action: 'ignored', why: 'deleted' };
+  const afterFields = eventFields(event.after, ctx.wire.databaseName)!;
+  const beforeFields = eventFields(event.before, ctx.wire.databaseName);
   // Most events during a run are the migration's own writes: decided from the event alone, with
   // no read of the mode document, they cost one invocation and nothing more.
   const targeting = ctx.registry.all().filter((candidate) => targetsDocument(candidate, event.document));
-  if (targeting.length > 0 && targeting.every((candidate) => after[candidate.marker.field] === candidate.marker.to)) {
+  if (
+    targeting.length > 0 &&
+    targeting.every((candidate) => after[candidate.marker.field] === candidate.marker.to && !changesLegacyFields(candidate, beforeFields, afterFields))
+  ) {
     return { action: 'already-at-target', migrationId: targeting[targeting.length - 1].id };
   }
   let mode: ModeState;
@@ -156,7 +175,15 @@ export async function handleSyncWrite(ctx: SyncContext, event: SyncWriteEvent): 
     .filter((candidate) => mode.migrations.includes(candidate.id) && targetsDocument(candidate, event.document))
     .pop();
   if (!migration) return { action: 'ignored', why: 'no-migration' };
-  if (after[migration.marker.field] === migration.marker.to) return { action: 'already-at-target', migrationId: migration.id };
+  let rederive: ((document: { fields: RawFields }) => string[]) | undefined;
+  if (after[migration.marker.field] === migration.marker.to) {
+    const edit = legacyEditOf(migration, beforeFields, afterFields, { db: ctx.db, databaseName: ctx.wire.databaseName, path: event.document });
+    if (edit.kind === 'none') return { action: 'already-at-target', migrationId: migration.id };
+    if (edit.kind !== 'rederive') return { action: 'not-rederived', migrationId: migration.id, why: edit.kind };
+    // Decided again on the document the batch core reads: derived from the newest legacy values,
+    // each field unless it has been written since (that write wins; see legacyEditOf).
+    rederive = (document) => edit.stillAsWritten(document.fields);
+  }
 
   // The rollback's restores raise events too: upgrading them would undo the rollback.
   const rollback = await rollbackState(ctx, migration);
@@ -164,18 +191,21 @@ export async function handleSyncWrite(ctx: SyncContext, event: SyncWriteEvent): 
 
   const runId = syncRunId(mode);
   await ensureSyncRun(ctx, migration, runId);
+  const upgrade = rederive ? 'legacy-edit' : 'legacy-shape';
   const batch = await migrateBatch(
     { db: ctx.db, wire: ctx.wire, migration, config: ctx.config, paths: ctx.paths, runId },
-    { partition: syncPartition(event.id), seq: 0, keys: [event.document] },
+    { partition: syncPartition(event.id), seq: 0, keys: [event.document], rederive, keepEarliestBeforeImages: true },
   );
-  ctx.log.info(`sync trigger: ${event.document} ${batch.migrated ? 'upgraded to' : 'not upgraded to'} ${migration.marker.to} (batch ${batch.status})`, {
+  const what = rederive ? `new-shape fields derived again from a legacy edit (${migration.marker.to})` : `upgraded to ${migration.marker.to}`;
+  ctx.log.info(`sync trigger: ${event.document} ${batch.migrated ? what : `not ${what}`} (batch ${batch.status})`, {
     document: event.document,
     migrationId: migration.id,
     runId,
+    upgrade,
     migrated: batch.migrated,
     alreadyMigrated: batch.alreadyMigrated,
     skipped: batch.skipped,
     failed: batch.failed,
   });
-  return { action: 'applied', migrationId: migration.id, runId, batch };
+  return { action: 'applied', migrationId: migration.id, runId, upgrade, batch };
 }

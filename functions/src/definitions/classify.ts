@@ -35,11 +35,21 @@ export type Classification =
 export interface ClassifyOptions {
   /** Validate the written document against `to` (MIGRATION_VALIDATION_ENABLED). */
   validate: boolean;
+  /**
+   * Classify a document already at the target version like one in the old shape: `up` derives
+   * its new-shape fields again from the legacy fields it still carries (an expand migration keeps
+   * them). The dual-read sync trigger's answer to a legacy client editing a migrated document.
+   * `only`: keep just the change's entries under these top-level fields (and the marker) — the
+   * new-shape fields a legacy edit affects; a whole-document result is kept whole.
+   */
+  rederive?: true | { only: readonly string[] };
 }
 
 /** The one decision about a document, shared by the dry-run planner and the engine. */
-export function classifyDocument(migration: Migration, doc: DocData, ctx: TransformContext, opts: ClassifyOptions): Classification {
-  if (doc[migration.marker.field] === migration.marker.to) return { outcome: 'already-at-target' };
+export function classifyDocument(migration: Migration, target: DocData, ctx: TransformContext, opts: ClassifyOptions): Classification {
+  const atTarget = target[migration.marker.field] === migration.marker.to;
+  if (atTarget && !opts.rederive) return { outcome: 'already-at-target' };
+  const doc = atTarget ? withOldMarker(target, migration.marker) : target;
 
   const source = checkSchema(migration.from, doc);
   if (source) return failure('invalid-source', `does not match the source schema: ${source}`);
@@ -56,7 +66,7 @@ export function classifyDocument(migration: Migration, doc: DocData, ctx: Transf
   try {
     const normalized = normalizeTransformResult(result, { transform: 'up' });
     if (normalized.kind === 'skip') return { outcome: 'skip', reason: normalized.reason };
-    change = withMarker(normalized, migration.marker);
+    change = withMarker(atTarget && opts.rederive !== true && opts.rederive ? restrictChange(normalized, opts.rederive.only) : normalized, migration.marker);
   } catch (error) {
     if (error instanceof TransformResultError) return failure('invalid-result', error.message);
     throw error;
@@ -90,6 +100,17 @@ export function withMarker(change: Exclude<NormalizedChange, { kind: 'skip' }>, 
     return false;
   });
   return { kind: 'patch', entries: [...entries, { path: [marker.field], value: marker.to, delete: false }] };
+}
+
+function restrictChange(change: Exclude<NormalizedChange, { kind: 'skip' }>, fields: readonly string[]): Exclude<NormalizedChange, { kind: 'skip' }> {
+  if (change.kind === 'replace') return change;
+  return { kind: 'patch', entries: change.entries.filter((entry) => fields.includes(entry.path[0])) };
+}
+
+/** The document with the marker of the old shape (absent when `from` is null), for `from` and `up`. */
+function withOldMarker(doc: DocData, marker: VersionMarker): DocData {
+  const { [marker.field]: _target, ...rest } = doc;
+  return marker.from === null ? rest : { ...rest, [marker.field]: marker.from };
 }
 
 function failure(errorClass: FailureClass, message: string): Classification {

@@ -5,7 +5,8 @@ import type { ControlPaths } from '../control/paths';
 import { classifyDocument, type FailureSeverity } from '../definitions/classify';
 import type { Migration } from '../definitions/types';
 import { CommitBudget, commitByteBudget, estimateWriteBytes, MAX_WRITES_PER_COMMIT } from './batch-size';
-import { applyChange, backupId, backupWrites, captureBeforeImage, changeWrite, encodeChange, imageHash } from './before-image';
+import { applyChange, backupId, backupWrites, captureBeforeImage, changesNothing, changeWrite, encodeChange, imageHash, widenBeforeImage, type BackupRecord } from './before-image';
+import { readBackupDocuments } from './restore';
 import { Backoff, isTransient, withRetry } from './retry';
 import type { WireClient } from './wire/client';
 import { decodeFields, ValueEncodingError } from './wire/codec';
@@ -35,6 +36,23 @@ export interface BatchInput {
    * every attempt reads the documents fresh (DESIGN.md "Reading", both ways).
    */
   documents?: RawDocument[];
+  /**
+   * For documents already at the target version: which of their new-shape (top-level) fields to
+   * derive again from the legacy fields they carry (`up` runs on them as on old-shape documents,
+   * only its entries under these fields are written; a result that changes nothing writes
+   * nothing). Asked of each such document as read, on every attempt; none: it counts as already
+   * migrated, as it does without this. The sync trigger's answer to legacy edits.
+   */
+  rederive?: (document: Extract<RawDocument, { exists: true }>) => readonly string[];
+  /**
+   * A document this run has written before keeps that write's before-image, widened to the paths
+   * the new write adds, with the new write's after-hash (`widenBeforeImage`): a rollback of the run
+   * then gives back the document as it was before the run, not as its previous write left it. The
+   * backups are read with the documents (so it takes no `documents`). For the sync trigger's run,
+   * which writes a document as often as legacy clients edit it; the engine's runs read no
+   * backups and keep the latest image (`backupWrites` overwrites).
+   */
+  keepEarliestBeforeImages?: boolean;
 }
 
 export interface BatchResult {
@@ -116,7 +134,12 @@ export async function migrateBatch(ctx: BatchContext, input: BatchInput): Promis
   const backupsName = wire.documentName(ctx.paths.backups(migration.id, runId));
   const failuresName = wire.documentName(ctx.paths.failures(migration.id, runId));
   const codec = { db: ctx.db, databaseName: wire.databaseName };
-  const readPaths = [...keys, markerPath];
+  if (input.keepEarliestBeforeImages && input.documents) {
+    throw new Error(`batch ${input.partition}/${input.seq}: keepEarliestBeforeImages reads each document with its backup, so it takes no pre-read documents`);
+  }
+  const readsBackups = input.keepEarliestBeforeImages === true && settings.rollbackEnabled;
+  const backupPaths = readsBackups ? keys.map((key) => `${ctx.paths.backups(migration.id, runId)}/${backupId(key)}`) : [];
+  const readPaths = [...keys, markerPath, ...backupPaths];
   const timeout = { timeoutMs: settings.transactionTimeoutMs };
   // Identifies this call's commit in the marker: a marker carrying it means our own
   // (ambiguous) commit landed, any other marker a different delivery's.
@@ -129,13 +152,15 @@ export async function migrateBatch(ctx: BatchContext, input: BatchInput): Promis
   let lastFailure: 'precondition' | 'other' | undefined;
   const planned = new Map<string, PlannedDocument>();
 
-  const planDocument = (document: RawDocument): PlannedDocument => {
+  // A backup of this run changes only in a commit that also changes its document: the plan of
+  // an unchanged document stays valid for its backup too.
+  const planDocument = (document: RawDocument, earlier: BackupRecord | null): PlannedDocument => {
     if (!document.exists) return { version: 'missing', plan: { kind: 'missing' } };
     const version = `${document.updateTime.seconds}.${document.updateTime.nanos ?? 0}`;
     const previous = planned.get(document.path);
     // up() may be impure: an unchanged document keeps the change computed for it already.
     if (previous?.version === version) return previous;
-    return { version, plan: planMigration(ctx, document, codec, backupsName) };
+    return { version, plan: planMigration(ctx, document, codec, backupsName, { rederive: input.rederive, earlier }) };
   };
 
   // Without a read, the first attempt cannot see the marker: a duplicate delivery then fails at
@@ -147,6 +172,9 @@ export async function migrateBatch(ctx: BatchContext, input: BatchInput): Promis
     const marker = read[keys.length];
     if (marker.exists) return settledResult(marker.fields, commitId, keys, { preconditionRetries, transientRetries, latencyMs: now() - started });
     if (markerExpected) throw new Error(`the commit of batch ${markerPath} reported ALREADY_EXISTS, but its marker does not exist`);
+    const earlier = readsBackups
+      ? await readBackupDocuments(wire, read.slice(keys.length + 1), backoff, () => transientRetries++, timeout)
+      : keys.map(() => null);
 
     // Past the retry limit, each document that changed again since the last read (its
     // precondition is what failed) becomes a failure record and the rest commit: every further
@@ -155,7 +183,7 @@ export async function migrateBatch(ctx: BatchContext, input: BatchInput): Promis
     const plans: DocumentPlan[] = [];
     let givenUp = 0;
     for (let i = 0; i < keys.length; i++) {
-      const next = planDocument(read[i]);
+      const next = planDocument(read[i], earlier[i]);
       const previous = planned.get(keys[i]);
       if (exhausted && previous && previous.version !== next.version && next.plan.kind === 'migrate') {
         givenUp++;
@@ -217,10 +245,26 @@ function alignDocuments(keys: string[], documents: RawDocument[]): RawDocument[]
   });
 }
 
-function planMigration(ctx: BatchContext, document: Extract<RawDocument, { exists: true }>, codec: { db: Firestore; databaseName: string }, backupsName: string): DocumentPlan {
+interface PlanOptions {
+  rederive: BatchInput['rederive'];
+  /** This run's before-image of the document, when it has written it before and keeps the earliest. */
+  earlier: BackupRecord | null;
+}
+
+function planMigration(
+  ctx: BatchContext,
+  document: Extract<RawDocument, { exists: true }>,
+  codec: { db: Firestore; databaseName: string },
+  backupsName: string,
+  options: PlanOptions,
+): DocumentPlan {
   const key = document.path;
-  const classification = classifyDocument(ctx.migration, decodeFields(document.fields, codec), { path: key, id: key.slice(key.lastIndexOf('/') + 1) }, {
+  const data = decodeFields(document.fields, codec);
+  const only = data[ctx.migration.marker.field] === ctx.migration.marker.to ? options.rederive?.(document) : undefined;
+  const rederive = only !== undefined && only.length > 0;
+  const classification = classifyDocument(ctx.migration, data, { path: key, id: key.slice(key.lastIndexOf('/') + 1) }, {
     validate: ctx.config.migration.validationEnabled,
+    rederive: rederive ? { only } : undefined,
   });
   switch (classification.outcome) {
     case 'already-at-target':
@@ -240,12 +284,14 @@ function planMigration(ctx: BatchContext, document: Extract<RawDocument, { exist
   }
   const name = ctx.wire.documentName(key);
   const update = changeWrite(name, change, document.updateTime);
+  // Derived again, the new-shape fields came out as they are: nothing to write.
+  if (rederive && changesNothing(document.fields, change)) return { kind: 'already' };
   if (!ctx.config.migration.rollbackEnabled) return { kind: 'migrate', writes: [update], bytes: estimateWriteBytes(update) };
-  const image = captureBeforeImage(document.fields, change);
+  const image = options.earlier ? widenBeforeImage(options.earlier.image, document.fields, change) : captureBeforeImage(document.fields, change);
   const backup = backupWrites(`${backupsName}/${backupId(key)}`, {
     path: key,
     image,
-    beforeUpdateTime: document.updateTime,
+    beforeUpdateTime: options.earlier?.beforeUpdateTime ?? document.updateTime,
     afterHash: imageHash(applyChange(document.fields, change), image),
     migrationId: ctx.migration.id,
     runId: ctx.runId,

@@ -106,6 +106,25 @@ export function captureBeforeImage(fields: RawFields, change: RawChange): Before
 }
 
 /**
+ * The before-image of a run's later write to a document it has written before: the earlier image
+ * (the document as it was before the run first wrote it), widened by the paths only the later
+ * `change` writes, at their values before it. Restoring it undoes both writes: the state before
+ * the run, whatever order its writes came in. An earlier whole-document image stays as it is; a
+ * later replace after a patch image becomes a whole-document image of the state before the run.
+ */
+export function widenBeforeImage(earlier: BeforeImage, fields: RawFields, change: RawChange): BeforeImage {
+  if (earlier.mode === 'replace') return earlier;
+  const earlierEntries: RawEntry[] = [
+    ...Object.entries(earlier.values).map(([key, value]) => ({ path: parseFieldPath(key), value })),
+    ...earlier.absent.map((key) => ({ path: parseFieldPath(key) })),
+  ];
+  // The document as it was before the run, at every path either write touches.
+  const beforeRun = applyEntries(fields, earlierEntries);
+  if (change.kind === 'replace') return { mode: 'replace', values: beforeRun, absent: [] };
+  return captureBeforeImage(beforeRun, { kind: 'patch', entries: [...earlierEntries, ...change.entries] });
+}
+
+/**
  * A hash of the document's values at the image's paths (patch) or of the whole document
  * (replace). Equal to the backup's `afterHash` while nobody has changed the migrated fields.
  */
@@ -133,6 +152,11 @@ export function matchesBeforeImage(fields: RawFields, image: BeforeImage): boole
     if (actual === undefined || canonicalValue(actual) !== canonicalValue(expected)) return false;
   }
   return true;
+}
+
+/** Whether writing `change` would leave the document's values as they are (value level, map key order aside). */
+export function changesNothing(fields: RawFields, change: RawChange): boolean {
+  return matchesBeforeImage(applyChange(fields, change), captureBeforeImage(fields, change));
 }
 
 /** The write that puts the before-image back: captured paths set, absent ones deleted. */
