@@ -55,7 +55,7 @@ export interface EngineDetails {
   planningMs: number;
   /** From the last batch's end to the run's outcome: the final sweep's last scan, finalisation. */
   finishingMs: number;
-  /** The post-migration validation after the run (a scan of the whole target), as `run --execute` does. */
+  /** The validation report after the run (a scan of the whole target), as `run --execute` makes it: not in the run's docs/s. */
   validationMs: number;
   partitions: number;
   /** Sum of the batches' FAILED_PRECONDITION retries. */

@@ -363,7 +363,7 @@ export function renderMarkdown(report: BenchReport): string {
     const rpcPerBatchMs = per((d, record) => (d.batchGet.totalMs + d.commit.totalMs) / Math.max(1, record.result.batches.count));
     lines.push(
       ...table(
-        ['planning ms (lease, survey of the target)', 'finishing ms (final sweep)', 'validation ms', 'batchGet ms/call', 'commit ms/call', 'batch mean ms', 'rest of a batch ms (classify, encode, waits)', 'batchGet calls / batches'],
+        ['planning ms (lease, survey of the target)', 'finishing ms (final sweep)', 'validation report ms (after the run)', 'batchGet ms/call', 'commit ms/call', 'batch mean ms', 'rest of a batch ms (classify, encode, waits)', 'batchGet calls / batches'],
         [[n0(per((d) => d.planningMs)), n0(per((d) => d.finishingMs ?? NaN)), n0(per((d) => d.validationMs ?? NaN)), n0(batchGetMs), n0(commitMs), n0(batchMs), n0(batchMs - rpcPerBatchMs), `${n0(per((d) => d.batchGet.calls))} / ${n0(per((_d, r) => r.result.batches.count))}`]],
       ),
     );
