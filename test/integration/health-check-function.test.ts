@@ -10,6 +10,7 @@ import functionsTest from 'firebase-functions-test';
 import { ControlPaths } from '../../functions/src/control/paths';
 import type { StoredHealthSnapshot } from '../../functions/src/monitor/health-run';
 import { describeEmulator, resetProject, testFirestore } from '../support/emulator';
+import { captureStdout } from '../support/stdout';
 
 describeEmulator('healthCheck (the scheduled function) on the Firestore emulator', () => {
   const projectId = 'demo-health-function';
@@ -20,8 +21,7 @@ describeEmulator('healthCheck (the scheduled function) on the Firestore emulator
   const env = { ...process.env };
   const db: Firestore = testFirestore(projectId);
   let index: typeof import('../../functions/src/index');
-  const stdout: string[] = [];
-  let writeSpy: jest.SpyInstance;
+  const stdout = captureStdout();
 
   beforeAll(async () => {
     await resetProject(projectId);
@@ -34,14 +34,6 @@ describeEmulator('healthCheck (the scheduled function) on the Firestore emulator
     });
     index = await import('../../functions/src/index');
   });
-  beforeEach(() => {
-    stdout.length = 0;
-    writeSpy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      stdout.push(String(chunk));
-      return true;
-    });
-  });
-  afterEach(() => writeSpy.mockRestore());
   afterAll(async () => {
     const { services } = await import('../../functions/src/pipeline/services');
     await services().pipeline.db.terminate();

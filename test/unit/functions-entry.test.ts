@@ -1,4 +1,5 @@
 import functionsTest from 'firebase-functions-test';
+import { captureStdout } from '../support/stdout';
 
 /**
  * The deployed functions' entry point: what `firebase deploy` reads (each function's trigger and
@@ -9,8 +10,7 @@ describe('functions/src/index.ts', () => {
   const testEnv = functionsTest({ projectId: 'demo-functions-entry' });
   const env = { ...process.env };
   let index: typeof import('../../functions/src/index');
-  const stdout: string[] = [];
-  let writeSpy: jest.SpyInstance;
+  const stdout = captureStdout();
 
   beforeAll(async () => {
     for (const name of Object.keys(process.env)) if (name.endsWith('_EMULATOR_HOST')) delete process.env[name];
@@ -18,14 +18,6 @@ describe('functions/src/index.ts', () => {
     process.env.METADATA_SERVER_DETECTION = 'none';
     index = await import('../../functions/src/index');
   });
-  beforeEach(() => {
-    stdout.length = 0;
-    writeSpy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      stdout.push(String(chunk));
-      return true;
-    });
-  });
-  afterEach(() => writeSpy.mockRestore());
   afterAll(() => {
     testEnv.cleanup();
     process.env = env;
