@@ -57,9 +57,10 @@ const itemsV2 = defineMigration({
 });
 
 /**
- * The Firestore v1 client, with one fault: the first final-sweep scan (the query that selects
- * the marker field) fails after `failAfter` documents, as when the finalising instance dies in
- * the middle of its sweep. Every other call, and that one up to the fault, is the real client's.
+ * The Firestore v1 client, with one fault: once armed, the next scan that selects the marker field
+ * fails after `failAfter` documents. Armed after the first batch, that scan is the final sweep's
+ * (planning's survey selects the marker too), as when the finalising instance dies in the middle
+ * of its sweep. Every other call, and that one up to the fault, is the real client's.
  */
 class SweepFailingWire extends WireClient {
   armed = false;
@@ -235,11 +236,11 @@ describeEmulator('Cloud Functions pipeline: circuit breaker and finalisation ret
     const { requests, delivered, settle } = pipeline(async (task, outcome) => {
       if (created || task.partition !== 'p0000' || outcome !== 'committed') return;
       created = true;
+      wire.armed = true;
       const batch = db.batch();
       for (const [id, n] of extra) batch.create(db.doc(`items/${id}`), seededItem(n));
       await batch.commit();
     });
-    wire.armed = true;
     const { run } = await requests.start({ migrationId: itemsV2.id, execute: true, reason: 'finalisation retry', actor });
     await settle();
     expect(created).toBe(true);
